@@ -1,0 +1,29 @@
+# One venv per checkout; every target installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+
+.PHONY: install register test demo bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip "setuptools<82" wheel
+
+$(STAMP): $(PY) setup.cfg pyproject.toml
+	$(PY) -m pip install --quiet -e ".[test,examples]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+register: install
+	$(VENV)/bin/hyperjump-register
+
+test: register
+	$(PY) -m pytest -q -ra
+
+demo: register
+	$(PY) examples/mnist-hyperjump/run_demo.py
+
+clean:
+	rm -rf $(VENV) bench-results

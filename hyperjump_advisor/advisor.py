@@ -1,0 +1,300 @@
+"""The NNI glue: turns NNI commands into scheduler calls and scheduler slots into trials.
+
+Protocol rules learned from NNI 3.0 (see README, "How it talks to NNI"):
+
+- every command goes through ONE queue, so a trial's FINAL metric and its
+  TrialEnd are handled in the order NNI sent them;
+- unused trial requests are kept as credit and filled as soon as work appears;
+- trial_job_id -> parameter_id comes from the metrics (they carry the true
+  parameter_id; TrialEnd's hyper_params can name another trial's, NNI issue 5726);
+- parameter ids are ints and payloads hold plain Python numbers;
+- an exception in a handler is reported with ``report_error`` so the experiment
+  turns ERROR with the traceback instead of hanging.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+import nni
+from nni.runtime.msg_dispatcher_base import MsgDispatcherBase
+from nni.runtime.tuner_command_channel import CommandType
+
+from .schedule import Bracket, Scheduler, Slot, SlotStatus
+from .searchspace import SearchSpace
+from .settings import ClassArgsError, Settings, parse_class_args
+
+_logger = logging.getLogger("hyperjump_advisor")
+
+BUDGET_KEY = "TRIAL_BUDGET"
+_ENDED_OK = "SUCCEEDED"
+
+
+@dataclass
+class Trial:
+    """What the advisor knows of one NNI parameter id."""
+    parameter_id: int
+    slot: Slot
+    trial_job_id: Optional[str] = None
+    final_seen: bool = False
+    ended: bool = False
+    killed_by_us: bool = False
+    intermediate: list = field(default_factory=list)
+
+
+def parse_metric(raw: Any) -> Optional[float]:
+    """A metric as NNI delivers it (JSON text of a number or of a dict with "default").
+
+    Returns None for anything that is not a finite number."""
+    value = raw
+    if isinstance(value, str):
+        try:
+            value = nni.load(value)
+        except Exception:  # not JSON at all
+            return None
+    if isinstance(value, dict):
+        value = value.get("default")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class HyperJump(MsgDispatcherBase):
+    """HyperJump advisor for NNI. classArgs: see :class:`hyperjump_advisor.settings.Settings` and the README."""
+
+    def __init__(self, **class_args: Any):
+        super().__init__()
+        try:
+            self.settings: Settings = parse_class_args(**class_args)
+        except ClassArgsError as error:
+            self.report_error(f"HyperJump: {error}")
+            raise
+        self.rng = np.random.default_rng(self.settings.seed)
+        self.space: Optional[SearchSpace] = None
+        self.configs: list[dict] = []          # config_id -> hyperparameters
+        self.trials: dict[int, Trial] = {}     # parameter_id -> Trial
+        self.parameter_of_slot: dict[tuple, int] = {}  # (bracket, stage, config) -> parameter_id
+        self.job_to_parameter: dict[str, int] = {}
+        self.credit = 0
+        self.next_parameter_id = 0
+        self.incumbent: Optional[tuple[float, int]] = None  # (loss at R, config_id)
+        self.scheduler = self._make_scheduler()
+
+    # ---- construction hooks (the risk engine overrides these) ---------------------
+    def _make_scheduler(self) -> Scheduler:
+        s = self.settings
+        return Scheduler(s.R, s.eta, s.exec_mode, new_configs=self._sample_configs)
+
+    def _sample_configs(self, bracket: Bracket, n: int) -> list[int]:
+        if self.space is None:
+            raise RuntimeError("no search space yet: NNI sends it with INITIALIZE")
+        start = len(self.configs)
+        self.configs.extend(self.space.sample(self.rng) for _ in range(n))
+        _logger.info("bracket %d (iteration %d, s=%d): %d new configurations at budget %d",
+                     bracket.bracket_id, bracket.iteration, bracket.s, n, bracket.plan[0].budget)
+        return list(range(start, start + n))
+
+    # ---- one queue, errors reported -------------------------------------------------
+    def enqueue_command(self, command, data):
+        self.default_command_queue.put((command, data))
+
+    def process_command(self, command, data):
+        try:
+            super().process_command(command, data)
+        except Exception:
+            message = f"HyperJump failed while handling {command}:\n{traceback.format_exc()}"
+            _logger.error(message)
+            self.report_error(message)
+            raise
+
+    # ---- NNI handlers -------------------------------------------------------------
+    def handle_initialize(self, data):
+        self.handle_update_search_space(data)
+        self.send(CommandType.Initialized, "")
+
+    def handle_update_search_space(self, data):
+        self.space = SearchSpace(data, reserved=(BUDGET_KEY,))
+        _logger.info("search space: %d parameters, %d model dimensions", self.space.n_params, self.space.n_dims)
+
+    def handle_request_trial_jobs(self, data):
+        self.credit += int(data)
+        self._fill_credit()
+
+    def handle_report_metric_data(self, data):
+        metric_type = data.get("type")
+        if metric_type == "REQUEST_PARAMETER":
+            _logger.warning("multi-phase trials are not supported by HyperJump; ignoring a parameter request "
+                            "from %s", data.get("trial_job_id"))
+            return
+        trial = self._trial_of_metric(data)
+        if trial is None:
+            return
+        value = parse_metric(data.get("value"))
+        if metric_type == "PERIODICAL":
+            self._on_intermediate(trial, data, value)
+        elif metric_type == "FINAL":
+            self._on_final(trial, data, value)
+        else:
+            _logger.warning("unknown metric type %r from trial %s", metric_type, data.get("trial_job_id"))
+
+    def handle_trial_end(self, data):
+        job = data.get("trial_job_id")
+        trial = self._trial_of_end(job, data.get("hyper_params"))
+        if trial is None:
+            return
+        trial.ended = True
+        event = data.get("event")
+        if trial.killed_by_us:
+            _logger.info("trial %s (parameter %d) ended after our kill", job, trial.parameter_id)
+        elif not trial.final_seen:
+            why = "succeeded without a final metric" if event == _ENDED_OK else f"ended as {event}"
+            _logger.warning("trial %s (parameter %d, config %d, budget %d) %s: counted as the worst result",
+                            job, trial.parameter_id, trial.slot.config_id, trial.slot.budget, why)
+            self._finish(trial, None)
+        self._fill_credit()
+
+    def handle_import_data(self, data):
+        _logger.info("IMPORT_DATA with %d results: HyperJump keeps its own records; nothing imported",
+                     len(data) if isinstance(data, list) else 0)
+
+    def handle_add_customized_trial(self, data):
+        _logger.warning("customized trials are not scheduled by HyperJump; ignoring %s", data)
+
+    # ---- metrics and ends -----------------------------------------------------------
+    def _trial_of_metric(self, data) -> Optional[Trial]:
+        parameter_id, job = data.get("parameter_id"), data.get("trial_job_id")
+        trial = self.trials.get(parameter_id) if isinstance(parameter_id, int) else None
+        if trial is None:
+            _logger.warning("metric for unknown parameter id %r (trial %s) ignored", parameter_id, job)
+            return None
+        if job is not None:
+            known = self.job_to_parameter.get(job)
+            if known is not None and known != parameter_id:
+                _logger.warning("trial %s reported parameter %d after %d; using the latest", job, parameter_id, known)
+            self.job_to_parameter[job] = parameter_id
+            newly_known = trial.trial_job_id is None
+            trial.trial_job_id = job
+            if newly_known and trial.killed_by_us and not trial.ended:
+                self.send(CommandType.KillTrialJob, nni.dump(job))  # dropped by a jump before we knew its job
+        return trial
+
+    def _trial_of_end(self, job, hyper_params) -> Optional[Trial]:
+        parameter_id = self.job_to_parameter.get(job)
+        if parameter_id is None:
+            # No metric ever came from this job: hyper_params is all we have. Trust it only
+            # when no other job already proved, through its metrics, that it ran that id.
+            claimed = parameter_id_of(hyper_params)
+            owner = self.trials.get(claimed) if claimed is not None else None
+            if owner is None or (owner.trial_job_id not in (None, job)):
+                _logger.warning("trial end of %s: cannot tell which parameter it ran (hyper_params say %r)",
+                                job, claimed)
+                return None
+            parameter_id = claimed
+            owner.trial_job_id = job
+            self.job_to_parameter[job] = parameter_id
+        trial = self.trials[parameter_id]
+        if trial.ended:
+            _logger.info("duplicate trial end for %s ignored", job)
+            return None
+        return trial
+
+    def _on_intermediate(self, trial: Trial, data, value: Optional[float]) -> None:
+        if value is None:
+            _logger.debug("non-numeric intermediate metric from %s ignored: %r", data.get("trial_job_id"),
+                          data.get("value"))
+            return
+        trial.intermediate.append(value)
+
+    def _on_final(self, trial: Trial, data, value: Optional[float]) -> None:
+        if trial.final_seen:
+            _logger.info("second final metric of parameter %d ignored", trial.parameter_id)
+            return
+        trial.final_seen = True
+        if trial.killed_by_us:
+            return
+        if value is None:
+            _logger.warning("parameter %d reported a final metric that is not a finite number (%r): "
+                            "counted as a failed evaluation", trial.parameter_id, data.get("value"))
+        self._finish(trial, value)
+        self._fill_credit()
+
+    def _finish(self, trial: Trial, metric: Optional[float]) -> None:
+        slot = trial.slot
+        loss = None if metric is None else self.settings.to_loss(metric)
+        if slot.status is SlotStatus.FAILED and loss is not None:
+            self.scheduler.revise(slot, loss)  # a final metric that arrived after its TrialEnd
+        to_kill = self.scheduler.finish(slot, loss)
+        if loss is not None:
+            self._observe(slot, loss)
+        self._kill(to_kill)
+
+    def _observe(self, slot: Slot, loss: float) -> None:
+        if slot.budget >= self.settings.R and (self.incumbent is None or loss < self.incumbent[0]):
+            self.incumbent = (loss, slot.config_id)
+            _logger.info("new incumbent: config %d %s, metric %g", slot.config_id, self.configs[slot.config_id],
+                         self.settings.to_loss(loss))
+
+    def _kill(self, slots: list[Slot]) -> None:
+        for slot in slots:
+            trial = self.trials[self.parameter_of_slot[_slot_key(slot)]]
+            if trial.ended:
+                continue
+            trial.killed_by_us = True
+            if trial.trial_job_id is not None:  # else: killed when its first metric names the job
+                self.send(CommandType.KillTrialJob, nni.dump(trial.trial_job_id))
+
+    # ---- sending trials ---------------------------------------------------------------
+    def _fill_credit(self) -> None:
+        while self.credit > 0:
+            slot = self.scheduler.next_slot()
+            if slot is None:
+                return
+            self._send_trial(slot)
+            self.credit -= 1
+
+    def _send_trial(self, slot: Slot) -> None:
+        parameter_id = self.next_parameter_id
+        self.next_parameter_id += 1
+        self.trials[parameter_id] = Trial(parameter_id, slot)
+        self.parameter_of_slot[_slot_key(slot)] = parameter_id
+        parameters = dict(self.configs[slot.config_id])
+        parameters[BUDGET_KEY] = int(slot.budget)
+        self.send(CommandType.NewTrialJob, nni.dump({
+            "parameter_id": parameter_id,
+            "parameter_source": "algorithm",
+            "parameters": _plain(parameters),
+            "parameter_index": 0,
+        }))
+
+
+def _slot_key(slot: Slot) -> tuple:
+    return (slot.bracket_id, slot.stage, slot.config_id)
+
+
+def parameter_id_of(hyper_params: Any) -> Optional[int]:
+    """The parameter id in a TrialEnd's hyper_params (JSON text), or None."""
+    try:
+        value = nni.load(hyper_params) if isinstance(hyper_params, str) else hyper_params
+        parameter_id = value.get("parameter_id") if isinstance(value, dict) else None
+    except Exception:
+        return None
+    return parameter_id if isinstance(parameter_id, int) else None
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays to plain Python (nni.dump mangles them)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value

@@ -1,0 +1,72 @@
+"""Drive an NNI advisor in-process, without an NNI manager (tests and the replay).
+
+``MsgDispatcherBase`` skips connecting when the command channel URL starts with
+``ws://_unittest_`` (NNI's own unit tests rely on it). Advisors read the URL from
+``dispatcher_env_vars`` (a namedtuple) that ``msg_dispatcher_base`` imports by name,
+so a copy with the offline URL is put there while the advisor is built. ``send`` is replaced by a recorder.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import nni
+import nni.runtime.msg_dispatcher_base as dispatcher_base
+from nni.runtime.tuner_command_channel import CommandType
+
+OFFLINE_URL = "ws://_unittest_hyperjump_offline"
+
+
+@contextlib.contextmanager
+def offline_channel() -> Iterator[None]:
+    saved = dispatcher_base.dispatcher_env_vars
+    dispatcher_base.dispatcher_env_vars = saved._replace(NNI_TUNER_COMMAND_CHANNEL=OFFLINE_URL)
+    try:
+        yield
+    finally:
+        dispatcher_base.dispatcher_env_vars = saved
+
+
+@dataclass
+class Sent:
+    command: CommandType
+    data: Any  # decoded payload
+
+    @property
+    def name(self) -> str:
+        return self.command.name
+
+
+def build_offline(factory: Callable[..., Any], **class_args: Any):
+    """Instantiate an advisor with no NNI manager; its sends are appended to ``advisor.sent``."""
+    with offline_channel():
+        advisor = factory(**class_args)
+    advisor.sent = []
+
+    def record(command, data):
+        advisor.sent.append(Sent(command, _decode(data)))
+
+    advisor.send = record
+    return advisor
+
+
+def _decode(data: Any) -> Any:
+    if isinstance(data, str) and data:
+        try:
+            return nni.load(data)
+        except Exception:
+            return data
+    return data
+
+
+def metric_message(parameter_id: Any, trial_job_id: str, value: Any, kind: str = "FINAL",
+                   sequence: int = 0) -> dict:
+    """A ReportMetricData payload as the NNI manager sends it."""
+    return {"parameter_id": parameter_id, "trial_job_id": trial_job_id, "type": kind,
+            "sequence": sequence, "value": nni.dump(value)}
+
+
+def trial_end_message(trial_job_id: str, event: str, parameters: dict) -> dict:
+    """A TrialEnd payload; ``parameters`` is the NewTrialJob payload the trial was started with."""
+    return {"trial_job_id": trial_job_id, "event": event, "hyper_params": nni.dump(parameters)}

@@ -1,0 +1,107 @@
+"""classArgs of the HyperJump advisor, validated up front.
+
+NNI does not validate classArgs of current-format YAML, so every check lives here
+and names the field, the bad value and what is allowed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Optional
+
+from .schedule import ExecMode
+
+
+class ClassArgsError(ValueError):
+    """A classArg of the HyperJump advisor is wrong; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    R: int = 60
+    eta: int = 3
+    optimize_mode: str = "maximize"
+    exec_mode: str = "parallelism"
+    threshold: float = 0.1
+    p_no_jump: float = 0.3
+    random_fraction: float = 0.3
+    seed: Optional[int] = None
+    best_metric: Optional[float] = None
+
+    @property
+    def maximize(self) -> bool:
+        return self.optimize_mode == "maximize"
+
+    @property
+    def jumping(self) -> bool:
+        return self.threshold > 0
+
+    def to_loss(self, metric: float) -> float:
+        """The model and the risk engine minimise: loss = -metric when maximising."""
+        return -metric if self.maximize else metric
+
+    @property
+    def best_loss(self) -> float:
+        """Best attainable loss, the zero point of rEAR's normaliser (see README)."""
+        best = self.best_metric if self.best_metric is not None else (1.0 if self.maximize else 0.0)
+        return self.to_loss(best)
+
+    @classmethod
+    def allowed_keys(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def _int(name: str, value: Any, minimum: int, hint: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            (isinstance(value, float) and not value.is_integer()):
+        raise ClassArgsError(f"classArgs.{name} must be an integer >= {minimum} ({hint}), got {value!r}")
+    if value < minimum:
+        raise ClassArgsError(f"classArgs.{name} must be >= {minimum} ({hint}), got {value!r}")
+    return int(value)
+
+
+def _probability(name: str, value: Any, hint: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ClassArgsError(f"classArgs.{name} must be a number in [0, 1] ({hint}), got {value!r}")
+    return float(value)
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ClassArgsError(f"classArgs.{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def parse_class_args(**class_args: Any) -> Settings:
+    """Validate NNI classArgs into :class:`Settings`; raise :class:`ClassArgsError` naming the field."""
+    unknown = sorted(set(class_args) - set(Settings.allowed_keys()))
+    if unknown:
+        raise ClassArgsError(f"unknown classArgs {', '.join(unknown)}; "
+                             f"allowed: {', '.join(Settings.allowed_keys())}")
+    d = Settings()
+    get = lambda k: class_args.get(k, getattr(d, k))  # noqa: E731
+    threshold = get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
+            not math.isfinite(threshold) or threshold < 0:
+        raise ClassArgsError("classArgs.threshold (lambda, the rEAR a jump may risk) must be a number >= 0; "
+                             f"0 disables jumping; got {threshold!r}")
+    seed = get("seed")
+    if seed is not None:
+        seed = _int("seed", seed, 0, "random seed, or omit it for a fresh one")
+    best_metric = get("best_metric")
+    if best_metric is not None and (isinstance(best_metric, bool) or not isinstance(best_metric, (int, float))
+                                    or not math.isfinite(best_metric)):
+        raise ClassArgsError(f"classArgs.best_metric must be a finite number (the best attainable metric), "
+                             f"got {best_metric!r}")
+    return Settings(
+        R=_int("R", get("R"), 1, "the maximum TRIAL_BUDGET, e.g. epochs"),
+        eta=_int("eta", get("eta"), 2, "1/eta of the configurations move up a stage"),
+        optimize_mode=_choice("optimize_mode", get("optimize_mode"), ("maximize", "minimize")),
+        exec_mode=_choice("exec_mode", get("exec_mode"), tuple(m.value for m in ExecMode)),
+        threshold=float(threshold),
+        p_no_jump=_probability("p_no_jump", get("p_no_jump"), "probability that a bracket never jumps"),
+        random_fraction=_probability("random_fraction", get("random_fraction"),
+                                     "fraction of a bracket's configurations drawn at random"),
+        seed=seed,
+        best_metric=None if best_metric is None else float(best_metric),
+    )
