@@ -8,8 +8,9 @@ so a copy with the offline URL is put there while the advisor is built. ``send``
 from __future__ import annotations
 
 import contextlib
+from unittest import mock
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 import nni
 import nni.runtime.msg_dispatcher_base as dispatcher_base
@@ -38,16 +39,18 @@ class Sent:
         return self.command.name
 
 
-def build_offline(factory: Callable[..., Any], **class_args: Any):
-    """Instantiate an advisor with no NNI manager; its sends are appended to ``advisor.sent``."""
-    with offline_channel():
+def build_offline(factory: Callable[..., Any], sent: Optional[list] = None, **class_args: Any):
+    """Instantiate an advisor with no NNI manager; what it sends is appended to ``advisor.sent``
+    (and to ``sent``, if given, which also catches what a failing constructor sent)."""
+    sent = [] if sent is None else sent
+
+    def record(_self, command, data):
+        sent.append(Sent(command, _decode(data)))
+
+    with offline_channel(), mock.patch.object(dispatcher_base.MsgDispatcherBase, "send", record):
         advisor = factory(**class_args)
-    advisor.sent = []
-
-    def record(command, data):
-        advisor.sent.append(Sent(command, _decode(data)))
-
-    advisor.send = record
+    advisor.sent = sent
+    advisor.send = lambda command, data: record(advisor, command, data)
     return advisor
 
 

@@ -1,0 +1,188 @@
+"""Feed the advisor NNI commands and assert what it sends back."""
+import math
+
+import pytest
+from nni.runtime.tuner_command_channel import CommandType as C
+
+from hyperjump_advisor import HyperJump
+from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
+from hyperjump_advisor.schedule import iteration_plan
+from hyperjump_advisor.settings import ClassArgsError
+
+SPACE = {"x": {"_type": "uniform", "_value": [0.0, 1.0]},
+         "opt": {"_type": "choice", "_value": ["sgd", "adam"]}}
+
+
+def make(**class_args):
+    args = {"R": 9, "eta": 3, "seed": 0, "exec_mode": "serial"}
+    args.update(class_args)
+    advisor = build_offline(HyperJump, **args)
+    advisor.process_command(C.Initialize, SPACE)
+    return advisor
+
+
+def new_trials(advisor):
+    return [s.data for s in advisor.sent if s.name == "NewTrialJob"]
+
+
+def succeed(advisor, trial, metric, job=None):
+    job = job or f"job{trial['parameter_id']}"
+    advisor.process_command(C.ReportMetricData, metric_message(trial["parameter_id"], job, metric))
+    advisor.process_command(C.TrialEnd, trial_end_message(job, "SUCCEEDED", trial))
+
+
+def test_initialize_answers_initialized_and_trials_have_nni_hyperband_shape():
+    advisor = make()
+    assert advisor.sent[0].name == "Initialized"
+    advisor.process_command(C.RequestTrialJobs, 3)
+    trials = new_trials(advisor)
+    assert [t["parameter_id"] for t in trials] == [0, 1, 2]
+    for t in trials:
+        assert t["parameter_index"] == 0 and t["parameter_source"] == "algorithm"
+        assert t["parameters"]["TRIAL_BUDGET"] == 1 and type(t["parameters"]["TRIAL_BUDGET"]) is int
+        assert type(t["parameters"]["x"]) is float and t["parameters"]["opt"] in ("sgd", "adam")
+
+
+def test_unused_requests_are_kept_as_credit_until_work_appears():
+    advisor = make()
+    advisor.process_command(C.RequestTrialJobs, 20)
+    first = new_trials(advisor)
+    assert len(first) == 9, "serial: only the first stage of the first bracket exists"
+    assert advisor.credit == 11
+    for t in first:
+        succeed(advisor, t, t["parameters"]["x"])
+    promoted = new_trials(advisor)[9:]
+    best3 = sorted(first, key=lambda t: -t["parameters"]["x"])[:3]
+    assert [p["parameters"]["x"] for p in promoted] == [b["parameters"]["x"] for b in best3]
+    assert all(p["parameters"]["TRIAL_BUDGET"] == 3 for p in promoted)
+    assert advisor.credit == 8, "promotions were sent from credit without new requests"
+
+
+def test_minimize_promotes_the_smallest_metric():
+    advisor = make(optimize_mode="minimize")
+    advisor.process_command(C.RequestTrialJobs, 9)
+    first = new_trials(advisor)
+    for t in first:
+        succeed(advisor, t, t["parameters"]["x"])
+    advisor.process_command(C.RequestTrialJobs, 3)
+    promoted = sorted(p["parameters"]["x"] for p in new_trials(advisor)[9:])
+    assert promoted == sorted(t["parameters"]["x"] for t in first)[:3]
+
+
+@pytest.mark.parametrize("event", ["FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED", "SUCCEEDED"])
+def test_a_trial_without_final_metric_is_the_worst_and_never_blocks(event):
+    advisor = make()
+    advisor.process_command(C.RequestTrialJobs, 9)
+    first = new_trials(advisor)
+    broken = first[4]
+    # give the broken one the best intermediate metric: it must still not be promoted
+    advisor.process_command(C.ReportMetricData, metric_message(broken["parameter_id"], "jb", 0.99, "PERIODICAL"))
+    advisor.process_command(C.TrialEnd, trial_end_message("jb", event, broken))
+    for t in first[:4] + first[5:]:
+        succeed(advisor, t, t["parameters"]["x"])
+    advisor.process_command(C.RequestTrialJobs, 3)
+    promoted = new_trials(advisor)[9:]
+    assert len(promoted) == 3, "the stage completed despite the broken trial"
+    assert broken["parameters"]["x"] not in [p["parameters"]["x"] for p in promoted]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "accuracy", {"default": None}, {"loss": 0.5}, [0.5]])
+def test_non_numeric_final_metrics_count_as_failed(value):
+    advisor = make()
+    advisor.process_command(C.RequestTrialJobs, 9)
+    first = new_trials(advisor)
+    succeed(advisor, first[0], value)
+    slot = advisor.trials[first[0]["parameter_id"]].slot
+    assert slot.status.value == "FAILED"
+
+
+def test_dict_metrics_use_the_default_key():
+    advisor = make()
+    advisor.process_command(C.RequestTrialJobs, 9)
+    t = new_trials(advisor)[0]
+    succeed(advisor, t, {"default": 0.75, "loss": 3.0})
+    assert advisor.trials[t["parameter_id"]].slot.loss == -0.75
+
+
+def test_final_metric_after_trial_end_is_still_used_while_the_stage_is_open():
+    advisor = make()
+    advisor.process_command(C.RequestTrialJobs, 9)
+    first = new_trials(advisor)
+    late = first[0]
+    advisor.process_command(C.TrialEnd, trial_end_message("late", "SUCCEEDED", late))
+    advisor.process_command(C.ReportMetricData, metric_message(late["parameter_id"], "late", 2.0))
+    for t in first[1:]:
+        succeed(advisor, t, t["parameters"]["x"])  # all < 1 < 2.0
+    advisor.process_command(C.RequestTrialJobs, 3)
+    assert new_trials(advisor)[9]["parameters"]["x"] == late["parameters"]["x"]
+
+
+def test_a_second_final_metric_and_a_second_trial_end_are_ignored():
+    advisor = make()
+    advisor.process_command(C.RequestTrialJobs, 9)
+    first = new_trials(advisor)
+    succeed(advisor, first[0], 0.1)
+    advisor.process_command(C.ReportMetricData, metric_message(first[0]["parameter_id"], "job0", 0.99))
+    advisor.process_command(C.TrialEnd, trial_end_message("job0", "SUCCEEDED", first[0]))
+    assert advisor.trials[first[0]["parameter_id"]].slot.loss == -0.1
+
+
+def test_trial_job_ids_map_to_parameters_through_metrics_not_hyper_params():
+    """NNI issue 5726: a trial job can run another trial's parameters; its metrics say which."""
+    advisor = make()
+    advisor.process_command(C.RequestTrialJobs, 9)
+    a, b = new_trials(advisor)[:2]
+    # job A was announced with a's parameters but ran b's, and vice versa
+    advisor.process_command(C.ReportMetricData, metric_message(b["parameter_id"], "A", 0.9))
+    advisor.process_command(C.ReportMetricData, metric_message(a["parameter_id"], "B", 0.2, "PERIODICAL"))
+    advisor.process_command(C.TrialEnd, trial_end_message("A", "SUCCEEDED", a))
+    advisor.process_command(C.TrialEnd, trial_end_message("B", "FAILED", b))
+    assert advisor.trials[b["parameter_id"]].slot.loss == -0.9
+    assert advisor.trials[a["parameter_id"]].slot.status.value == "FAILED"
+
+
+def test_trial_end_whose_parameter_was_claimed_by_another_job_is_not_misattributed():
+    advisor = make()
+    advisor.process_command(C.RequestTrialJobs, 9)
+    a = new_trials(advisor)[0]
+    advisor.process_command(C.ReportMetricData, metric_message(a["parameter_id"], "A", 0.5))
+    advisor.process_command(C.TrialEnd, trial_end_message("X", "FAILED", a))  # X never reported
+    assert advisor.trials[a["parameter_id"]].slot.loss == -0.5
+
+
+def test_handler_exceptions_are_reported_to_nni_and_reraised():
+    advisor = make()
+    with pytest.raises(Exception):
+        advisor.process_command(C.UpdateSearchSpace, {"x": {"_type": "uniform", "_value": [1, 0]}})
+    errors = [s for s in advisor.sent if s.name == "Error"]
+    assert len(errors) == 1 and '"x"' in errors[0].data and "Traceback" in errors[0].data
+
+
+def test_bad_class_args_raise_a_named_error_and_report_it_to_nni():
+    sent = []
+    with pytest.raises(ClassArgsError, match="classArgs.eta"):
+        build_offline(HyperJump, sent=sent, R=9, eta=1)
+    assert [s.name for s in sent] == ["Error"] and "classArgs.eta" in sent[0].data
+
+
+def test_all_commands_share_one_queue():
+    advisor = make()
+    advisor.enqueue_command(C.TrialEnd, {})
+    advisor.enqueue_command(C.ReportMetricData, {"type": "PERIODICAL"})
+    advisor.enqueue_command(C.ReportMetricData, {"type": "FINAL"})
+    assert advisor.default_command_queue.qsize() == 3 and advisor.assessor_command_queue.qsize() == 0
+
+
+def test_budgets_follow_the_plan_over_a_whole_iteration():
+    advisor = make(R=27, exec_mode="serial")
+    advisor.process_command(C.RequestTrialJobs, 1)
+    plan = iteration_plan(27, 3)
+    total = sum(st.n for bracket in plan for st in bracket)
+    for k in range(total):
+        t = new_trials(advisor)[k]
+        succeed(advisor, t, t["parameters"]["x"])
+        advisor.process_command(C.RequestTrialJobs, 1)
+    budgets = [t["parameters"]["TRIAL_BUDGET"] for t in new_trials(advisor)[:total]]
+    assert budgets == [st.budget for bracket in plan for st in bracket for _ in range(st.n)]
+    best = max(t["parameters"]["x"] for t in new_trials(advisor)[:total] if t["parameters"]["TRIAL_BUDGET"] == 27)
+    assert math.isclose(-advisor.incumbent[0], best)
