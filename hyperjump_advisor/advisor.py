@@ -187,22 +187,34 @@ class HyperJump(MsgDispatcherBase):
     def _trial_of_end(self, job, hyper_params) -> Optional[Trial]:
         parameter_id = self.job_to_parameter.get(job)
         if parameter_id is None:
-            # No metric ever came from this job: hyper_params is all we have. Trust it only
-            # when no other job already proved, through its metrics, that it ran that id.
-            claimed = parameter_id_of(hyper_params)
-            owner = self.trials.get(claimed) if claimed is not None else None
-            if owner is None or (owner.trial_job_id not in (None, job)):
-                _logger.warning("trial end of %s: cannot tell which parameter it ran (hyper_params say %r)",
-                                job, claimed)
+            parameter_id = self._guess_silent_job(job, parameter_id_of(hyper_params))
+            if parameter_id is None:
+                _logger.warning("trial end of %s matches no running parameter; ignored", job)
                 return None
-            parameter_id = claimed
-            owner.trial_job_id = job
+            self.trials[parameter_id].trial_job_id = job
             self.job_to_parameter[job] = parameter_id
         trial = self.trials[parameter_id]
         if trial.ended:
             _logger.info("duplicate trial end for %s ignored", job)
             return None
         return trial
+
+    def _guess_silent_job(self, job, claimed: Optional[int]) -> Optional[int]:
+        """A job that ended without ever reporting a metric: which parameter did it run?
+
+        Its hyper_params are right unless NNI swapped parameters between jobs (issue 5726),
+        which shows when another job's metrics already claimed that id. Then it must have
+        run one of the parameters no job has spoken for: take the oldest, so the stage never
+        waits for a trial that will not come."""
+        unclaimed = [t for t in self.trials.values() if t.trial_job_id is None and not t.ended]
+        if any(t.parameter_id == claimed for t in unclaimed):
+            return claimed
+        if not unclaimed:
+            return None
+        guess = min(unclaimed, key=lambda t: t.parameter_id).parameter_id
+        _logger.warning("trial %s ended without metrics and its hyper_params name parameter %r, which another "
+                        "job ran (NNI issue 5726); attributing it to parameter %d", job, claimed, guess)
+        return guess
 
     def _on_intermediate(self, trial: Trial, data, value: Optional[float]) -> None:
         if value is None:

@@ -141,6 +141,22 @@ def test_trial_job_ids_map_to_parameters_through_metrics_not_hyper_params():
     assert advisor.trials[a["parameter_id"]].slot.status.value == "FAILED"
 
 
+def test_a_swapped_job_that_fails_silently_never_stalls_its_stage():
+    """Jobs A and B swapped parameters; B fails before reporting anything."""
+    advisor = make()
+    advisor.process_command(C.RequestTrialJobs, 9)
+    trials = new_trials(advisor)
+    a, b = trials[:2]
+    advisor.process_command(C.ReportMetricData, metric_message(b["parameter_id"], "A", 0.9))
+    advisor.process_command(C.TrialEnd, trial_end_message("A", "SUCCEEDED", a))
+    advisor.process_command(C.TrialEnd, trial_end_message("B", "FAILED", b))  # hyper_params say b: claimed by A
+    assert advisor.trials[a["parameter_id"]].slot.status.value == "FAILED"
+    for t in trials[2:]:
+        succeed(advisor, t, 0.5)
+    advisor.process_command(C.RequestTrialJobs, 3)
+    assert len(new_trials(advisor)) == 12, "the stage completed and promoted"
+
+
 def test_trial_end_whose_parameter_was_claimed_by_another_job_is_not_misattributed():
     advisor = make()
     advisor.process_command(C.RequestTrialJobs, 9)
