@@ -1,0 +1,645 @@
+"""Multi-fidelity Gaussian process predicting the loss of a configuration at a budget.
+
+Model (paper supplement, Section 2)
+-----------------------------------
+One GP over z = (x, phi) where x in [0,1]^d are the encoded hyperparameters and
+phi = (1 - b*)^2 is the budget feature, b* = budget / R in [0,1]::
+
+    k(z, z') = Matern52_ARD(x, x') * (sigma_b^2 + sigma_l^2 * phi * phi')
+
+i.e. a Matern 5/2 kernel over the hyperparameters times a Bayesian linear kernel
+on the basis phi(b*) = (1, (1-b*)^2).  GPy has no feature-map kernel, so phi is
+fed as an extra input column and ``Bias + Linear`` act on that column only
+(``active_dims``).  The Matern variance is fixed to 1 (the product's scale lives
+in sigma_b^2, sigma_l^2).  Losses are standardised (mean 0, std 1 over the
+active points); the Gaussian noise variance has a floor (``noise_floor``, in
+standardised units) and GPy's fixed 1e-8 jitter is reproduced.
+
+Repeated (x, b) pairs are averaged (running mean per distinct pair); the number
+of distinct pairs is what ``ready`` / ``n_observations`` count.
+
+Cost policy (measured by ``benchmarks/bench_model.py`` on the 2-core machine)
+-------------------------------------------------------------------------------
+* Hyperparameters (ARD lengthscales, sigma_b^2, sigma_l^2, noise) are optimised
+  with GPy's L-BFGS-B only when the number of distinct observations reaches
+  ``refit_growth`` (1.25) times its value at the previous optimisation, i.e.
+  O(log n) optimisations in total (``max_hyperopts(n)`` gives the bound).  Each
+  refit runs one start warm from the previous hyperparameters (<= 40
+  evaluations) and one from the defaults (<= 100); the better likelihood wins.
+  It uses a random subset of at most ``fit_max_points`` (300) points that always
+  holds the largest-budget points, so a refit costs ~0.2-0.7 s whatever n is.
+* Between refits the hyperparameters are kept and only the posterior is
+  updated: new points extend the cached Cholesky factor by a block (O(n^2 k)),
+  and predictions are computed in numpy from that factor (equal to GPy's, see
+  the tests).  ``add_observations`` does no linear algebra.
+* At most ``max_points`` (1000) points stay in the posterior.  Past
+  ``max_points + trim_slack`` (1100) the oldest points below the largest budget
+  are dropped (full-budget points are scarce and anchor the extrapolation) and
+  the factor is recomputed (~30 ms, once per 100 new points).
+* BLAS runs single-threaded inside the model's calls (threadpoolctl, if
+  installed): on 2 shared cores, threaded OpenBLAS was 2-10x slower.
+
+Measured (``python benchmarks/bench_model.py --repeats 50``, d = 4, machine
+shared with other jobs), ms, median / p95::
+
+    n      add 1 + predict 81   predict_joint 5 budgets   refit       refit / obs
+    100        0.6 / 0.7             0.8 / 0.9          161 / 220      6.5
+    500        2.0 / 2.1             2.8 / 3.0          561 / 591      4.5
+    1000       4.7 / 5.6             6.1 / 6.8          629 / 675      2.5
+    2000       4.8 / 5.8             6.4 / 7.3          608 / 690      1.2  (capped)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import warnings
+from dataclasses import dataclass, replace
+from typing import Iterator
+
+import numpy as np
+import scipy.linalg as sla
+
+__all__ = ["MultiFidelityGP", "KernelHyperparameters"]
+
+_SQRT5 = math.sqrt(5.0)
+_GPY_JITTER = 1e-8  # GPy's ExactGaussianInference adds variance + 1e-8 to the diagonal
+
+
+@dataclass(frozen=True)
+class KernelHyperparameters:
+    """Hyperparameters of the product kernel, in standardised-loss units."""
+
+    lengthscale: np.ndarray  # (d,) ARD lengthscales of the Matern 5/2 kernel
+    matern_variance: float  # fixed to 1.0 by default (scale is in the budget kernel)
+    bias_variance: float  # sigma_b^2: weight of the constant basis function
+    linear_variance: float  # sigma_l^2: weight of the (1-b)^2 basis function
+    noise_variance: float  # Gaussian likelihood variance
+
+
+def _budget_feature(b: np.ndarray) -> np.ndarray:
+    """phi(b*) = (1 - b*)^2, the non-constant basis function of the budget kernel."""
+    return (1.0 - b) ** 2
+
+
+def _matern(h: KernelHyperparameters, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    """ARD Matern 5/2 over the hyperparameters -> (n1, n2); GPy's formula."""
+    a = x1 / h.lengthscale
+    c = x2 / h.lengthscale
+    sq = np.sum(a * a, axis=1)[:, None] + np.sum(c * c, axis=1)[None, :] - 2.0 * (a @ c.T)
+    r = np.sqrt(np.clip(sq, 0.0, np.inf))
+    return h.matern_variance * (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * np.exp(-_SQRT5 * r)
+
+
+def _kernel(h: KernelHyperparameters, x1: np.ndarray, p1: np.ndarray, x2: np.ndarray, p2: np.ndarray) -> np.ndarray:
+    """k((x1, phi1), (x2, phi2)) = Matern52(x1, x2) * (s_b + s_l phi1 phi2) -> (n1, n2)."""
+    return _matern(h, x1, x2) * (h.bias_variance + h.linear_variance * np.outer(p1, p2))
+
+
+def _kernel_diag(h: KernelHyperparameters, p: np.ndarray) -> np.ndarray:
+    return h.matern_variance * (h.bias_variance + h.linear_variance * p * p)
+
+
+_THREADPOOLS = None  # threadpoolctl.ThreadpoolController, created on first use
+
+
+@contextlib.contextmanager
+def _blas_threads(n: int | None) -> Iterator[None]:
+    """Limit BLAS threads inside the model's linear algebra (restored on exit).
+
+    Our matrices are small (<= ~1100); on the shared 2-core machine threaded OpenBLAS
+    made triangular solves ~2x and hyperparameter fits up to 10x slower.  No-op when ``n`` is None or
+    threadpoolctl is not installed.
+    """
+    global _THREADPOOLS
+    if n is None:
+        yield
+        return
+    if _THREADPOOLS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # optional dependency
+            _THREADPOOLS = False
+        else:
+            _THREADPOOLS = ThreadpoolController()
+    if _THREADPOOLS is False:
+        yield
+        return
+    with _THREADPOOLS.limit(limits=n, user_api="blas"):
+        yield
+
+
+@contextlib.contextmanager
+def _quiet_gpy() -> Iterator[None]:
+    """Silence GPy/paramz warnings and log records for the duration of a fit only."""
+    loggers = [logging.getLogger(name) for name in ("GPy", "paramz")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for lg in loggers:
+            lg.setLevel(logging.CRITICAL)
+        try:
+            yield
+        finally:
+            for lg, lv in zip(loggers, levels):
+                lg.setLevel(lv)
+
+
+class MultiFidelityGP:
+    """GP over (encoded hyperparameters, normalised budget) predicting the loss.
+
+    Parameters
+    ----------
+    n_dims: number of encoded hyperparameter dimensions (d_enc).
+    min_observations: distinct (x, b) observations needed before ``ready``
+        (the paper uses d + 2).
+    seed: seeds the choice of the hyperparameter-fitting subset.
+    refit_growth: optimise hyperparameters again once the number of distinct
+        observations reaches ``refit_growth`` times its value at the last
+        optimisation (> 1).
+    refit_every: optionally also optimise after this many new distinct
+        observations (None: growth rule only).
+    fit_max_points: size cap of the subset used for hyperparameter optimisation.
+    max_points: cap on the points kept in the posterior.
+    trim_slack: points allowed above ``max_points`` before trimming.
+    max_iters: L-BFGS-B evaluation cap of a warm-started optimisation.
+    first_max_iters: evaluation cap of the starts from default hyperparameters.
+    restart_from_default: also optimise from the default initialisation at
+        every refit and keep the better likelihood.
+    noise_floor: lower bound of the noise variance (standardised units).
+    blas_threads: BLAS threads used inside the model's calls (None: leave as is).
+    """
+
+    def __init__(
+        self,
+        n_dims: int,
+        min_observations: int,
+        seed: int = 0,
+        refit_growth: float = 1.25,
+        refit_every: int | None = None,
+        fit_max_points: int = 300,
+        max_points: int = 1000,
+        trim_slack: int = 100,
+        max_iters: int = 40,
+        first_max_iters: int = 100,
+        restart_from_default: bool = True,
+        noise_floor: float = 1e-6,
+        blas_threads: int | None = 1,
+        lengthscale_bounds: tuple[float, float] = (1e-2, 20.0),
+        variance_bounds: tuple[float, float] = (1e-4, 1e2),
+    ) -> None:
+        if int(n_dims) != n_dims or n_dims < 1:
+            raise ValueError(f"n_dims must be a positive integer, got {n_dims!r}")
+        if int(min_observations) != min_observations or min_observations < 1:
+            raise ValueError(f"min_observations must be a positive integer, got {min_observations!r}")
+        if not refit_growth > 1.0:
+            raise ValueError(f"refit_growth must be > 1, got {refit_growth!r}")
+        if refit_every is not None and refit_every < 1:
+            raise ValueError(f"refit_every must be >= 1 or None, got {refit_every!r}")
+        if fit_max_points < 2 or max_points < 2 or trim_slack < 0:
+            raise ValueError(
+                f"need fit_max_points >= 2, max_points >= 2, trim_slack >= 0; got "
+                f"{fit_max_points!r}, {max_points!r}, {trim_slack!r}"
+            )
+        if not noise_floor > 0:
+            raise ValueError(f"noise_floor must be > 0, got {noise_floor!r}")
+        self.n_dims = int(n_dims)
+        self.min_observations = int(min_observations)
+        self.refit_growth = float(refit_growth)
+        self.refit_every = refit_every
+        self.fit_max_points = int(fit_max_points)
+        self.max_points = int(max_points)
+        self.trim_slack = int(trim_slack)
+        self.max_iters = int(max_iters)
+        self.first_max_iters = int(first_max_iters)
+        self.restart_from_default = bool(restart_from_default)
+        self.noise_floor = float(noise_floor)
+        self.blas_threads = blas_threads
+        self.lengthscale_bounds = (float(lengthscale_bounds[0]), float(lengthscale_bounds[1]))
+        self.variance_bounds = (float(variance_bounds[0]), float(variance_bounds[1]))
+        self._rng = np.random.default_rng(seed)
+
+        # All distinct observations, in insertion order (index = id).
+        self._index: dict[bytes, int] = {}
+        self._n = 0
+        self._x = np.zeros((64, self.n_dims))
+        self._b = np.zeros(64)
+        self._sum = np.zeros(64)
+        self._count = np.zeros(64)
+
+        # Posterior state over the active ids (a prefix-extended list of ids).
+        self._active: np.ndarray = np.zeros(0, dtype=np.int64)
+        self._in_active: np.ndarray = np.zeros(0, dtype=bool)
+        self._pending: list[int] = []  # new ids not yet in the factor
+        self._y_dirty = False
+        self._chol: np.ndarray | None = None  # lower Cholesky of K + (noise + 1e-8) I
+        self._bufs = [np.empty(0), np.empty(0)]  # ping-pong storage for the growing factor
+        self._buf_in_use = 0
+        self._new_count = 0
+        self._xa: np.ndarray | None = None  # active inputs (n, d)
+        self._pa: np.ndarray | None = None  # active budget features (n,)
+        self._z: np.ndarray | None = None  # L^{-1} y_standardised
+        self._y_mean = 0.0
+        self._y_scale = 1.0
+
+        self.hyper: KernelHyperparameters | None = None
+        self._n_at_last_opt = 0
+        # Counters (read by tests and the benchmark).
+        self.n_hyperopts = 0  # hyperparameter optimisations run (one per refit)
+        self.n_full_factorisations = 0  # O(n^3) posterior rebuilds
+
+    # ------------------------------------------------------------------ data
+    def add_observations(self, X: np.ndarray, budgets: np.ndarray, losses: np.ndarray) -> None:
+        """Record observations; cheap (no linear algebra until the next prediction).
+
+        X (k, n_dims) in [0,1]; budgets (k,) in [0,1]; losses (k,) finite.  A repeated
+        (x, b) pair updates the running mean of that pair's loss.
+        """
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        budgets = np.atleast_1d(np.asarray(budgets, dtype=float)).ravel()
+        losses = np.atleast_1d(np.asarray(losses, dtype=float)).ravel()
+        k = X.shape[0]
+        if X.shape[1] != self.n_dims:
+            raise ValueError(f"X must have {self.n_dims} columns, got shape {X.shape}")
+        if budgets.shape != (k,) or losses.shape != (k,):
+            raise ValueError(f"budgets {budgets.shape} and losses {losses.shape} must have shape ({k},)")
+        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(losses))):
+            raise ValueError("X and losses must be finite")
+        self._check_budget(budgets)
+        for i in range(k):
+            key = np.round(np.append(X[i], budgets[i]), 12).tobytes()
+            j = self._index.get(key)
+            if j is None:
+                j = self._n
+                if j == self._b.size:
+                    self._grow_storage()
+                self._index[key] = j
+                self._x[j] = X[i]
+                self._b[j] = budgets[i]
+                self._sum[j] = losses[i]
+                self._count[j] = 1
+                self._n += 1
+                self._pending.append(j)
+            else:
+                self._sum[j] += float(losses[i])
+                self._count[j] += 1
+                if j < self._in_active.size and self._in_active[j]:
+                    self._y_dirty = True
+                elif j not in self._pending:  # trimmed earlier: re-enters as a recent point
+                    self._pending.append(j)
+
+    @property
+    def n_observations(self) -> int:
+        """Number of distinct (x, b) observations recorded."""
+        return self._n
+
+    def _grow_storage(self) -> None:
+        cap = 2 * self._b.size
+        for name in ("_x", "_b", "_sum", "_count"):
+            old = getattr(self, name)
+            new = np.zeros((cap,) + old.shape[1:])
+            new[: old.shape[0]] = old
+            setattr(self, name, new)
+
+    @property
+    def ready(self) -> bool:
+        return self.n_observations >= self.min_observations
+
+    # ------------------------------------------------------------ prediction
+    def predict(self, X: np.ndarray, budget: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and std of the latent loss of m configs -> ((m,), (m,)).
+
+        ``budget`` is one normalised budget for all rows or an array (m,) of them.
+        """
+        X, p = self._query(X, budget)
+        with _blas_threads(self.blas_threads):
+            self._fit()
+            return self._predict(X, p)
+
+    def _predict(self, X: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h = self.hyper
+        V = self._solve_lower(_kernel(h, self._xa, self._pa, X, p))  # (n, m) = L^{-1} K(Z, Z*)
+        mean = V.T @ self._z
+        var = np.clip(_kernel_diag(h, p) - np.einsum("ij,ij->j", V, V), 1e-300, None)
+        return self._y_mean + self._y_scale * mean, self._y_scale * np.sqrt(var)
+
+    def predict_joint(self, X: np.ndarray, budgets: list[float]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Means at several budgets and covariances with the first budget.
+
+        Returns ``means[h]`` (m,) at ``budgets[h]`` and ``cross_cov[h]`` (m, m) with
+        ``cross_cov[h][i, c] = Cov(f(x_i, budgets[h]), f(x_c, budgets[0]))`` (latent loss).
+        """
+        budgets = [float(b) for b in budgets]
+        if not budgets:
+            raise ValueError("budgets must not be empty")
+        X, _ = self._query(X, budgets[0])
+        self._check_budget(np.asarray(budgets))
+        with _blas_threads(self.blas_threads):
+            self._fit()
+            return self._predict_joint(X, budgets)
+
+    def _predict_joint(self, X: np.ndarray, budgets: list[float]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        # k((x', p'), (x, phi)) = Km(x', x) (s_b + s_l p' phi) is affine in phi, so
+        # L^{-1} K(Z, (X, phi)) = W_A + phi W_B with W_A = L^{-1}(s_b Km), W_B = L^{-1}(s_l p' Km):
+        # two triangular solves whatever the number of budgets.
+        h = self.hyper
+        m = X.shape[0]
+        km = _matern(h, self._xa, X)  # (n, m)
+        W = self._solve_lower(np.hstack([h.bias_variance * km, h.linear_variance * self._pa[:, None] * km]))
+        G = W.T @ W  # (2m, 2m) Gram blocks [[AA, AB], [BA, BB]]
+        ma, mb = np.split(W.T @ self._z, 2)
+        kxx = _matern(h, X, X)
+        phis = [float(_budget_feature(b)) for b in budgets]
+        p0 = phis[0]
+        s2 = self._y_scale**2
+        means, cross = [], []
+        for ph in phis:
+            means.append(self._y_mean + self._y_scale * (ma + ph * mb))
+            vv = G[:m, :m] + p0 * G[:m, m:] + ph * G[m:, :m] + ph * p0 * G[m:, m:]
+            cross.append(s2 * (kxx * (h.bias_variance + h.linear_variance * ph * p0) - vv))
+        return means, cross
+
+    # --------------------------------------------------------------- fitting
+    def fit(self, force_hyperopt: bool = False) -> None:
+        """Bring the posterior up to date; optimise hyperparameters when the policy says so."""
+        with _blas_threads(self.blas_threads):
+            self._fit(force_hyperopt)
+
+    def _fit(self, force_hyperopt: bool = False) -> None:
+        if not self.ready:
+            raise RuntimeError(
+                f"model not ready: {self.n_observations} distinct observations < min_observations={self.min_observations}"
+            )
+        if force_hyperopt or self._hyperopt_due():
+            self._activate_pending()
+            self._trim()
+            self._optimise_hyperparameters()
+            self._full_factorisation()
+            return
+        if self._pending:
+            self._activate_pending()
+            if self._active.size > self.max_points + self.trim_slack:
+                self._trim()
+                self._full_factorisation()
+                return
+            self._extend_factorisation()
+        if self._y_dirty:
+            self._update_targets()
+
+    def _hyperopt_due(self) -> bool:
+        if self.hyper is None:
+            return True
+        n = self.n_observations
+        if n >= self.refit_growth * self._n_at_last_opt:
+            return True
+        return self.refit_every is not None and n - self._n_at_last_opt >= self.refit_every
+
+    def max_hyperopts(self, n: int) -> int:
+        """Upper bound on optimisations for observations added one by one up to n (growth rule)."""
+        if n < self.min_observations:
+            return 0
+        count, last = 1, self.min_observations
+        while True:
+            nxt = max(last + 1, math.ceil(self.refit_growth * last - 1e-9))
+            if nxt > n:
+                return count
+            count, last = count + 1, nxt
+
+    def _default_hyper(self) -> KernelHyperparameters:
+        return KernelHyperparameters(
+            lengthscale=np.full(self.n_dims, 0.5),
+            matern_variance=1.0,
+            bias_variance=1.0,
+            linear_variance=1.0,
+            noise_variance=1e-2,
+        )
+
+    def _fit_subset(self) -> np.ndarray:
+        """Active positions used for optimisation: all largest-budget points (<= half), then random."""
+        n = self._active.size
+        if n <= self.fit_max_points:
+            return np.arange(n)
+        b = self._b[self._active]
+        top = np.flatnonzero(b >= b.max() - 1e-12)
+        if top.size > self.fit_max_points // 2:
+            top = np.sort(self._rng.choice(top, self.fit_max_points // 2, replace=False))
+        rest = np.setdiff1d(np.arange(n), top)
+        extra = self._rng.choice(rest, self.fit_max_points - top.size, replace=False)
+        return np.sort(np.concatenate([top, extra]))
+
+    def _build_gpy(self, x: np.ndarray, p: np.ndarray, y: np.ndarray, h: KernelHyperparameters, bounded: bool):
+        import GPy  # imported lazily: slow import, only needed to fit
+
+        d = self.n_dims
+        matern = GPy.kern.Matern52(d, variance=h.matern_variance, lengthscale=h.lengthscale.copy(),
+                                   ARD=True, active_dims=list(range(d)))
+        budget = GPy.kern.Bias(1, variance=h.bias_variance, active_dims=[d]) + GPy.kern.Linear(
+            1, variances=h.linear_variance, active_dims=[d])
+        model = GPy.models.GPRegression(np.column_stack([x, p]), y[:, None], matern * budget,
+                                        noise_var=h.noise_variance)
+        if bounded:
+            lo, hi = self.lengthscale_bounds
+            vlo, vhi = self.variance_bounds
+            model.kern.Mat52.variance.fix(warning=False)
+            model.kern.Mat52.lengthscale.constrain_bounded(lo, hi, warning=False)
+            model.kern.sum.bias.variance.constrain_bounded(vlo, vhi, warning=False)
+            model.kern.sum.linear.variances.constrain_bounded(vlo, vhi, warning=False)
+            model.likelihood.variance.constrain_bounded(self.noise_floor, 2.0, warning=False)
+        return model
+
+    def _clip_to_bounds(self, h: KernelHyperparameters) -> KernelHyperparameters:
+        lo, hi = self.lengthscale_bounds
+        vlo, vhi = self.variance_bounds
+        pad = lambda v, a, b: float(np.clip(v, a + 1e-9 * (b - a), b - 1e-9 * (b - a)))  # noqa: E731
+        return replace(
+            h,
+            lengthscale=np.clip(h.lengthscale, lo * (1 + 1e-6), hi * (1 - 1e-6)),
+            bias_variance=pad(h.bias_variance, vlo, vhi),
+            linear_variance=pad(h.linear_variance, vlo, vhi),
+            noise_variance=pad(h.noise_variance, self.noise_floor, 2.0),
+        )
+
+    def _optimise_hyperparameters(self) -> None:
+        sub = self._fit_subset()
+        ids = self._active[sub]
+        x = self._x[ids]
+        p = _budget_feature(self._b[ids])
+        y = (self._targets(self._active)[sub] - self._y_mean_of_active()) / self._y_scale_of_active()
+        starts = []
+        if self.hyper is not None:
+            starts.append((self._clip_to_bounds(self.hyper), self.max_iters))
+        if self.hyper is None or self.restart_from_default:
+            starts.append((self._default_hyper(), self.first_max_iters))
+        best, best_obj = None, np.inf
+        with _quiet_gpy():
+            for h0, iters in starts:
+                try:
+                    model = self._build_gpy(x, p, y, h0, bounded=True)
+                    model.optimize("lbfgsb", max_iters=iters)
+                    obj = float(model.objective_function())
+                except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+                    continue
+                if np.isfinite(obj) and obj < best_obj:
+                    best_obj, best = obj, model
+        self.n_hyperopts += 1
+        self._n_at_last_opt = self.n_observations
+        if best is None:  # every start failed: keep what we had
+            if self.hyper is None:
+                self.hyper = self._default_hyper()
+            return
+        k = best.kern
+        self.hyper = KernelHyperparameters(
+            lengthscale=np.array(k.Mat52.lengthscale.values, dtype=float),
+            matern_variance=float(k.Mat52.variance.values[0]),
+            bias_variance=float(k.sum.bias.variance.values[0]),
+            linear_variance=float(k.sum.linear.variances.values[0]),
+            noise_variance=float(best.likelihood.variance.values[0]),
+        )
+
+    # ------------------------------------------------------ posterior state
+    def _targets(self, ids: np.ndarray) -> np.ndarray:
+        return self._sum[ids] / self._count[ids]
+
+    def _y_mean_of_active(self) -> float:
+        return float(np.mean(self._targets(self._active)))
+
+    def _y_scale_of_active(self) -> float:
+        s = float(np.std(self._targets(self._active)))
+        return s if s > 1e-12 else 1.0
+
+    def _activate_pending(self) -> None:
+        if not self._pending:
+            return
+        new = np.asarray(self._pending, dtype=np.int64)
+        self._pending = []
+        if self._in_active.size < self.n_observations:
+            grown = np.zeros(self.n_observations, dtype=bool)
+            grown[: self._in_active.size] = self._in_active
+            self._in_active = grown
+        self._in_active[new] = True
+        self._active = np.concatenate([self._active, new])
+        self._new_count = new.size  # rows appended at the end of the factor
+
+    def _trim(self) -> None:
+        """Keep at most max_points: drop the oldest points below the largest budget first."""
+        n = self._active.size
+        if n <= self.max_points:
+            return
+        b = self._b[self._active]
+        is_top = b >= b.max() - 1e-12
+        # Order of dropping: non-top before top, older before newer (active order = recency).
+        order = np.lexsort((np.arange(n), is_top))
+        drop = order[: n - self.max_points]
+        keep = np.ones(n, dtype=bool)
+        keep[drop] = False
+        self._in_active[self._active[drop]] = False
+        self._active = self._active[keep]
+
+    def _noise_diag(self) -> float:
+        return self.hyper.noise_variance + _GPY_JITTER
+
+    def _full_factorisation(self) -> None:
+        ids = self._active
+        self._xa = self._x[ids]
+        self._pa = _budget_feature(self._b[ids])
+        K = _kernel(self.hyper, self._xa, self._pa, self._xa, self._pa)
+        K[np.diag_indices_from(K)] += self._noise_diag()
+        self._chol = self._cholesky(K)
+        self.n_full_factorisations += 1
+        self._update_targets()
+
+    def _extend_factorisation(self) -> None:
+        """Append k new points: L = [[L11, 0], [L21, L22]], L21 = K21 L11^{-T}, L22 = chol(K22 - L21 L21^T)."""
+        k = self._new_count
+        ids_new = self._active[-k:]
+        x_new = self._x[ids_new]
+        p_new = _budget_feature(self._b[ids_new])
+        h = self.hyper
+        B = self._solve_lower(_kernel(h, self._xa, self._pa, x_new, p_new))  # (n, k) = L21^T
+        S = _kernel(h, x_new, p_new, x_new, p_new) - B.T @ B
+        S[np.diag_indices_from(S)] += self._noise_diag()
+        try:
+            L22 = np.linalg.cholesky(S)
+        except np.linalg.LinAlgError:
+            self._xa = self._pa = None
+            self._full_factorisation()
+            return
+        n = self._chol.shape[0]
+        other = 1 - self._buf_in_use
+        L = self._factor_buffer(n + k, other)
+        L[:n, :n] = self._chol
+        L[:n, n:] = 0.0
+        L[n:, :n] = B.T
+        L[n:, n:] = L22
+        self._chol, self._buf_in_use = L, other
+        self._xa = np.vstack([self._xa, x_new])
+        self._pa = np.concatenate([self._pa, p_new])
+        self._update_targets()
+
+    def _factor_buffer(self, size: int, which: int) -> np.ndarray:
+        """An F-contiguous (size, size) view into one of two reusable flat buffers.
+
+        Growing the factor by a row would otherwise allocate a fresh n x n array per
+        update; at n = 1000 the page faults of that allocation cost about as much as
+        the prediction itself.
+        """
+        buf = self._bufs[which]
+        if buf.size < size * size:
+            cap = int(size * 1.1) + 16
+            buf = self._bufs[which] = np.empty(cap * cap)
+        return buf[: size * size].reshape((size, size), order="F")
+
+    def _cholesky(self, K: np.ndarray) -> np.ndarray:
+        """Cholesky with GPy-style escalating jitter on failure."""
+        try:
+            return np.asfortranarray(np.linalg.cholesky(K))
+        except np.linalg.LinAlgError:
+            pass
+        base = float(np.mean(np.diag(K)))
+        for jitter in base * np.logspace(-6, -1, 6):
+            try:
+                return np.asfortranarray(np.linalg.cholesky(K + jitter * np.eye(K.shape[0])))
+            except np.linalg.LinAlgError:
+                continue
+        raise np.linalg.LinAlgError("covariance matrix not positive definite even with jitter")
+
+    def _update_targets(self) -> None:
+        self._y_mean = self._y_mean_of_active()
+        self._y_scale = self._y_scale_of_active()
+        y = (self._targets(self._active) - self._y_mean) / self._y_scale
+        self._z = self._solve_lower(y)
+        self._y_dirty = False
+
+    def _solve_lower(self, B: np.ndarray) -> np.ndarray:
+        return sla.solve_triangular(self._chol, B, lower=True, check_finite=False)
+
+    # ---------------------------------------------------------------- helpers
+    def _check_budget(self, b: np.ndarray) -> None:
+        if not np.all(np.isfinite(b)) or np.any(b < -1e-9) or np.any(b > 1 + 1e-9):
+            raise ValueError(f"normalised budgets must lie in [0, 1], got {b!r}")
+
+    def _query(self, X: np.ndarray, budget: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        if X.shape[1] != self.n_dims:
+            raise ValueError(f"X must have {self.n_dims} columns, got shape {X.shape}")
+        b = np.asarray(budget, dtype=float)
+        if b.ndim == 0:
+            b = np.full(X.shape[0], float(b))
+        elif b.shape != (X.shape[0],):
+            raise ValueError(f"budget must be a scalar or have shape ({X.shape[0]},), got {b.shape}")
+        self._check_budget(b)
+        return X, _budget_feature(b)
+
+    def to_gpy(self):
+        """A GPy GPRegression on the active points with the current hyperparameters.
+
+        For checking and debugging: its latent predictions, de-standardised with
+        ``(mean * scale + offset, std * scale)``, equal ``predict``'s.  Returns
+        ``(model, offset, scale)``.
+        """
+        self.fit()
+        y = (self._targets(self._active) - self._y_mean) / self._y_scale
+        with _quiet_gpy():
+            model = self._build_gpy(self._xa, self._pa, y, self.hyper, bounded=False)
+        return model, self._y_mean, self._y_scale
