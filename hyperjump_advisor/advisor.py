@@ -13,8 +13,10 @@ Protocol rules learned from NNI 3.0 (see README, "How it talks to NNI"):
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -25,6 +27,8 @@ import nni
 from nni.runtime.msg_dispatcher_base import MsgDispatcherBase
 from nni.runtime.tuner_command_channel import CommandType
 
+from .jumping import RiskOptions, RiskPolicy, min_observations
+from .model import MultiFidelityGP
 from .schedule import Bracket, Scheduler, Slot, SlotStatus
 from .searchspace import SearchSpace
 from .settings import ClassArgsError, Settings, parse_class_args
@@ -32,6 +36,7 @@ from .settings import ClassArgsError, Settings, parse_class_args
 _logger = logging.getLogger("hyperjump_advisor")
 
 BUDGET_KEY = "TRIAL_BUDGET"
+AUDIT_FILE = "hyperjump-audit.jsonl"
 _ENDED_OK = "SUCCEEDED"
 
 
@@ -78,6 +83,9 @@ class HyperJump(MsgDispatcherBase):
         self.rng = np.random.default_rng(self.settings.seed)
         self.space: Optional[SearchSpace] = None
         self.configs: list[dict] = []          # config_id -> hyperparameters
+        self.encoded: list[np.ndarray] = []    # config_id -> unit-cube encoding for the model
+        self.model: Optional[MultiFidelityGP] = None
+        self.audit_path = _audit_path()
         self.trials: dict[int, Trial] = {}     # parameter_id -> Trial
         self.parameter_of_slot: dict[tuple, int] = {}  # (bracket, stage, config) -> parameter_id
         self.job_to_parameter: dict[str, int] = {}
@@ -94,11 +102,56 @@ class HyperJump(MsgDispatcherBase):
     def _sample_configs(self, bracket: Bracket, n: int) -> list[int]:
         if self.space is None:
             raise RuntimeError("no search space yet: NNI sends it with INITIALIZE")
+        if self.settings.jumping:
+            bracket.no_jump = bool(self.rng.random() < self.settings.p_no_jump)
         start = len(self.configs)
-        self.configs.extend(self.space.sample(self.rng) for _ in range(n))
+        for _ in range(n):
+            config = self.space.sample(self.rng)
+            self.configs.append(config)
+            self.encoded.append(self.space.encode(config))
         _logger.info("bracket %d (iteration %d, s=%d): %d new configurations at budget %d",
                      bracket.bracket_id, bracket.iteration, bracket.s, n, bracket.plan[0].budget)
         return list(range(start, start + n))
+
+    def _install_model(self) -> None:
+        """A fresh GP for the current search space, fed with every result so far, and the risk policy on top."""
+        s = self.settings
+        self.model = MultiFidelityGP(self.space.n_dims, min_observations(self.space.n_params),
+                                     seed=0 if s.seed is None else s.seed)
+        for slot in self._done_slots():
+            self._add_observation(slot.config_id, slot.budget, slot.loss)
+        if s.jumping:
+            options = RiskOptions(eta=s.eta, R=s.R, threshold=s.threshold, best_loss=s.best_loss,
+                                  order_by_risk=s.order_by_risk, rank_one_order=s.rank_one_order,
+                                  noise_std=s.noise_std)
+            self.scheduler.policy = RiskPolicy(options, self.model, self._encodings,
+                                               lambda: None if self.incumbent is None else self.incumbent[0],
+                                               self._audit)
+
+    def _encodings(self, config_ids: list[int]) -> np.ndarray:
+        if not config_ids:
+            return np.zeros((0, self.space.n_dims))
+        middle = np.full(self.space.n_dims, 0.5)  # a config from an earlier search space: centre of the cube
+        return np.vstack([middle if self.encoded[c] is None else self.encoded[c] for c in config_ids])
+
+    def _done_slots(self):
+        return (t.slot for t in self.trials.values() if t.slot.status is SlotStatus.DONE)
+
+    def _add_observation(self, config_id: int, budget: int, loss: float) -> None:
+        x = self.encoded[config_id]
+        if x is not None:
+            self.model.add_observations(x[None, :], np.array([budget / self.settings.R]), np.array([loss]))
+
+    def _audit(self, record: dict) -> None:
+        """One JSON line per audited risk evaluation, with the parameter ids behind each config id."""
+        runs = {}
+        for parameter_id, trial in self.trials.items():
+            runs.setdefault(trial.slot.config_id, []).append(parameter_id)
+        for key in ("kept", "discarded"):
+            record[f"{key}_parameter_ids"] = {str(c): runs.get(c, []) for c in record[f"{key}_config_ids"]}
+        if self.audit_path is not None:
+            with open(self.audit_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
 
     # ---- one queue, errors reported -------------------------------------------------
     def enqueue_command(self, command, data):
@@ -121,6 +174,14 @@ class HyperJump(MsgDispatcherBase):
     def handle_update_search_space(self, data):
         self.space = SearchSpace(data, reserved=(BUDGET_KEY,))
         _logger.info("search space: %d parameters, %d model dimensions", self.space.n_params, self.space.n_dims)
+        self.encoded = [self._encode_or_none(c) for c in self.configs]
+        self._install_model()
+
+    def _encode_or_none(self, config: dict) -> Optional[np.ndarray]:
+        try:
+            return self.space.encode(config)
+        except Exception:  # a config of an earlier search space: kept for its bracket, unknown to the model
+            return None
 
     def handle_request_trial_jobs(self, data):
         self.credit += int(data)
@@ -229,6 +290,9 @@ class HyperJump(MsgDispatcherBase):
             return
         trial.final_seen = True
         if trial.killed_by_us:
+            # our kill came too late (the trial finished first): the slot stays skipped, the measurement is kept
+            if value is not None:
+                self._observe(trial.slot, self.settings.to_loss(value))
             return
         if value is None:
             _logger.warning("parameter %d reported a final metric that is not a finite number (%r): "
@@ -239,14 +303,14 @@ class HyperJump(MsgDispatcherBase):
     def _finish(self, trial: Trial, metric: Optional[float]) -> None:
         slot = trial.slot
         loss = None if metric is None else self.settings.to_loss(metric)
-        if slot.status is SlotStatus.FAILED and loss is not None:
-            self.scheduler.revise(slot, loss)  # a final metric that arrived after its TrialEnd
-        to_kill = self.scheduler.finish(slot, loss)
         if loss is not None:
-            self._observe(slot, loss)
-        self._kill(to_kill)
+            self._observe(slot, loss)  # model and incumbent first: the jump decision below uses both
+            if slot.status is SlotStatus.FAILED:
+                self.scheduler.revise(slot, loss)  # a final metric that arrived after its TrialEnd
+        self._kill(self.scheduler.finish(slot, loss))
 
     def _observe(self, slot: Slot, loss: float) -> None:
+        self._add_observation(slot.config_id, slot.budget, loss)
         if slot.budget >= self.settings.R and (self.incumbent is None or loss < self.incumbent[0]):
             self.incumbent = (loss, slot.config_id)
             _logger.info("new incumbent: config %d %s, metric %g", slot.config_id, self.configs[slot.config_id],
@@ -283,6 +347,13 @@ class HyperJump(MsgDispatcherBase):
             "parameters": _plain(parameters),
             "parameter_index": 0,
         }))
+
+
+def _audit_path() -> Optional[str]:
+    """The audit trail lives beside dispatcher.log in the experiment's log folder."""
+    from nni.runtime.env_vars import dispatcher_env_vars
+    folder = dispatcher_env_vars.NNI_LOG_DIRECTORY
+    return os.path.join(folder, AUDIT_FILE) if folder and os.path.isdir(folder) else None
 
 
 def _slot_key(slot: Slot) -> tuple:

@@ -577,7 +577,8 @@ def _order_key(decision: JumpDecision, mean: float, c: int) -> tuple:
 
 def next_config_to_test(beliefs: list[StageBelief], keep_sizes: list[int], eta: int, threshold: float,
                         scale: float, incumbent_loss: Optional[float], z: float = Z90, noise_std: float = 0.0,
-                        cross_cov: Optional[list[np.ndarray]] = None, max_candidates: Optional[int] = None) -> int:
+                        cross_cov: Optional[list[np.ndarray]] = None, max_candidates: Optional[int] = None,
+                        choosable: Optional[np.ndarray] = None) -> int:
     """NEXT_CONF_TO_TEST (paper Sec. 3.2, supplement Alg. 1): the untested config whose pretend evaluation (tested at
     its predicted mean, GP not retrained) enables the longest jump (evaluate_jump_risk rules; finishing the bracket
     is the longest); ties -> lowest accumulated rEAR (accepted hops + the rejected one) -> lowest mean -> lowest index.
@@ -590,15 +591,19 @@ def next_config_to_test(beliefs: list[StageBelief], keep_sizes: list[int], eta: 
     max_candidates (optional knob, default None = exact paper behaviour): pretend-evaluate only the max_candidates
     untested configs with the lowest optimistic bound mean - z*std (the ones most able to change the risk).
 
+    choosable (optional (n,) bool): only these untested configs may be returned (the others are untested but
+    already running in parallel: they stay uncertain in every pretend evaluation).
+
     Cost: without cross_cov the current stage's grid is built once and shared by all pretend evaluations (the pretend
     config is a row override) and hops h >= 1 are memoised per remaining set C; with cross_cov every pretend
     evaluation rebuilds its grids.  Timings in the module docstring.
     """
     _check_jump_inputs(beliefs, keep_sizes, scale, cross_cov)
     b0 = beliefs[0]
-    untested = np.flatnonzero(~b0.tested)
+    open_ = ~b0.tested if choosable is None else ~b0.tested & np.asarray(choosable, dtype=bool)
+    untested = np.flatnonzero(open_)
     if untested.size == 0:
-        raise ValueError("next_config_to_test: every config of the current stage is tested")
+        raise ValueError("next_config_to_test: no untested (choosable) config in the current stage")
     if untested.size == 1:
         return int(untested[0])
     if threshold <= 0:

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol
 
 _EPSILON = 1e-6  # NNI's, so floor/ceil land on the same integers
+# Brackets a policy may skip whole, in a row, before one is run as plain successive halving.
+# (With p_no_jump > 0 a plain bracket comes long before; this only bounds p_no_jump = 0.)
+MAX_SKIPPED_BRACKETS = 20
 
 
 @dataclass(frozen=True)
@@ -219,11 +222,16 @@ class Scheduler:
             pending = bracket.pending()
             if pending:
                 return self._dispatch(bracket, pending)
-        if self._may_open_bracket():
+        skipped = 0
+        while self._may_open_bracket():
             bracket = self._open_bracket()
+            if skipped >= MAX_SKIPPED_BRACKETS:
+                bracket.no_jump = True  # the model skips everything: let Hyperband's rule decide this one
+            self.advance(bracket)  # the policy may trust its model enough to jump at once (Alg. 1, line 6)
             pending = bracket.pending()
             if pending:
                 return self._dispatch(bracket, pending)
+            skipped += 1
         return None
 
     def _dispatch(self, bracket: Bracket, pending: list[Slot]) -> Slot:

@@ -27,6 +27,9 @@ class Settings:
     random_fraction: float = 0.3
     seed: Optional[int] = None
     best_metric: Optional[float] = None
+    order_by_risk: bool = True
+    rank_one_order: bool = False
+    noise_std: float = 0.0
 
     @property
     def maximize(self) -> bool:
@@ -93,6 +96,13 @@ def parse_class_args(**class_args: Any) -> Settings:
                                     or not math.isfinite(best_metric)):
         raise ClassArgsError(f"classArgs.best_metric must be a finite number (the best attainable metric), "
                              f"got {best_metric!r}")
+    for flag in ("order_by_risk", "rank_one_order"):
+        if not isinstance(get(flag), bool):
+            raise ClassArgsError(f"classArgs.{flag} must be true or false, got {get(flag)!r}")
+    noise_std = get("noise_std")
+    if isinstance(noise_std, bool) or not isinstance(noise_std, (int, float)) or not 0 <= noise_std < math.inf:
+        raise ClassArgsError("classArgs.noise_std (std of a measured metric, 0 = exact measurements) must be a "
+                             f"number >= 0, got {noise_std!r}")
     return Settings(
         R=_int("R", get("R"), 1, "the maximum TRIAL_BUDGET, e.g. epochs"),
         eta=_int("eta", get("eta"), 2, "1/eta of the configurations move up a stage"),
@@ -104,4 +114,7 @@ def parse_class_args(**class_args: Any) -> Settings:
                                      "fraction of a bracket's configurations drawn at random"),
         seed=seed,
         best_metric=None if best_metric is None else float(best_metric),
+        order_by_risk=get("order_by_risk"),
+        rank_one_order=get("rank_one_order"),
+        noise_std=float(noise_std),
     )

@@ -14,7 +14,8 @@ SPACE = {"x": {"_type": "uniform", "_value": [0.0, 1.0]},
 
 
 def make(**class_args):
-    args = {"R": 9, "eta": 3, "seed": 0, "exec_mode": "serial"}
+    """Plain Hyperband (threshold 0) unless a test asks for jumping."""
+    args = {"R": 9, "eta": 3, "seed": 0, "exec_mode": "serial", "threshold": 0}
     args.update(class_args)
     advisor = build_offline(HyperJump, **args)
     advisor.process_command(C.Initialize, SPACE)

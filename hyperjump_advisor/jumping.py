@@ -1,0 +1,161 @@
+"""HyperJump's stage policy: risk-ordered evaluation and risk-checked jumps (paper Alg. 1, lines 6-10).
+
+Plugs into :class:`hyperjump_advisor.schedule.Scheduler` as its ``StagePolicy``. It reads the
+bracket, asks the GP for beliefs about the stage's configurations and lets
+:mod:`hyperjump_advisor.risk` decide. No NNI here; the advisor supplies the model, the
+encodings, the incumbent and an audit sink.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import risk
+from .model import MultiFidelityGP
+from .schedule import Bracket, Slot, SlotStatus
+
+_logger = logging.getLogger("hyperjump_advisor")
+
+AuditSink = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class RiskOptions:
+    eta: int
+    R: int
+    threshold: float            # lambda
+    best_loss: float            # zero point of rEAR's normaliser
+    order_by_risk: bool = True  # NEXT_CONF_TO_TEST; False: Hyperband's order
+    rank_one_order: bool = False
+    noise_std: float = 0.0
+    audit_every: int = 10       # one in this many risk evaluations that do not jump is audited
+
+
+@dataclass
+class StageView:
+    """The current stage of a bracket as the risk engine sees it (failed configs left out: never promoted)."""
+    slots: list[Slot]
+    beliefs: list[risk.StageBelief]
+    keep_sizes: list[int]
+
+
+class RiskPolicy:
+    def __init__(self, options: RiskOptions, model: MultiFidelityGP, encode: Callable[[list[int]], np.ndarray],
+                 incumbent_loss: Callable[[], Optional[float]], audit: Optional[AuditSink] = None):
+        self.options = options
+        self.model = model
+        self.encode = encode
+        self.incumbent_loss = incumbent_loss
+        self.audit = audit or (lambda record: None)
+        self._quiet_evaluations = 0
+        self._warned_scale = False
+
+    # ---- StagePolicy --------------------------------------------------------------------
+    def choose(self, bracket: Bracket, pending: list[Slot]) -> Slot:
+        if len(pending) == 1 or not self._active(bracket) or not self.options.order_by_risk:
+            return pending[0]
+        view = self._view(bracket)
+        choosable = np.array([x.status is SlotStatus.PENDING for x in view.slots])
+        cross_cov = self._cross_cov(bracket, view) if self.options.rank_one_order else None
+        index = risk.next_config_to_test(view.beliefs, view.keep_sizes, self.options.eta, self.options.threshold,
+                                         self._scale(), self.incumbent_loss(), noise_std=self.options.noise_std,
+                                         cross_cov=cross_cov, choosable=choosable)
+        return view.slots[index]
+
+    def decide_jump(self, bracket: Bracket):
+        if not self._active(bracket) or all(x.finished for x in bracket.current):
+            return None  # nothing untested: plain successive halving closes the stage
+        view = self._view(bracket)
+        started = time.perf_counter()
+        decision = risk.evaluate_jump_risk(view.beliefs, view.keep_sizes, self.options.eta, self.options.threshold,
+                                           self._scale(), self.incumbent_loss(), noise_std=self.options.noise_std)
+        self._record(bracket, view, decision, time.perf_counter() - started)
+        if decision.hops == 0:
+            return None
+        if decision.finishes_bracket:
+            return None, []
+        return bracket.stage + decision.hops, [view.slots[i].config_id for i in decision.keep]
+
+    # ---- beliefs ------------------------------------------------------------------------
+    def _active(self, bracket: Bracket) -> bool:
+        return self.options.threshold > 0 and not bracket.no_jump and self.model.ready
+
+    def _view(self, bracket: Bracket) -> StageView:
+        slots = [x for x in bracket.current if x.status is not SlotStatus.FAILED]
+        X = self.encode([x.config_id for x in slots])
+        tested = np.array([x.status is SlotStatus.DONE for x in slots], dtype=bool)
+        beliefs = []
+        for stage in range(bracket.stage, len(bracket.plan)):
+            mean, std = self.model.predict(X, bracket.plan[stage].budget / self.options.R)
+            if stage == bracket.stage:
+                mean = np.where(tested, [x.loss if x.loss is not None else 0.0 for x in slots], mean)
+                std = np.where(tested, 0.0, std)
+                beliefs.append(risk.StageBelief(mean, std, tested))
+            else:
+                beliefs.append(risk.StageBelief(mean, std, np.zeros(len(slots), dtype=bool)))
+        keep_sizes = [bracket.plan[stage].n for stage in range(bracket.stage + 1, len(bracket.plan))]
+        return StageView(slots, beliefs, keep_sizes)
+
+    def _cross_cov(self, bracket: Bracket, view: StageView) -> list[np.ndarray]:
+        X = self.encode([x.config_id for x in view.slots])
+        budgets = [bracket.plan[s].budget / self.options.R for s in range(bracket.stage, len(bracket.plan))]
+        _, cross_cov = self.model.predict_joint(X, budgets)
+        tested = view.beliefs[0].tested
+        cross_cov[0] = cross_cov[0].copy()
+        cross_cov[0][tested, :] = 0.0  # measured: no uncertainty left to share
+        cross_cov[0][:, tested] = 0.0
+        return cross_cov
+
+    def _scale(self) -> float:
+        """rEAR's normaliser l*: the incumbent's distance from the best attainable loss (1 before an incumbent)."""
+        incumbent = self.incumbent_loss()
+        if incumbent is None:
+            return 1.0
+        scale = incumbent - self.options.best_loss
+        if scale > 0:
+            return scale
+        if not self._warned_scale:
+            _logger.warning("the incumbent (loss %g) reached classArgs.best_metric (loss %g): rEAR cannot be "
+                            "normalised, so jumps are judged on raw EAR; set best_metric to the best value your "
+                            "metric can take", incumbent, self.options.best_loss)
+            self._warned_scale = True
+        return 1.0
+
+    # ---- audit --------------------------------------------------------------------------
+    def _record(self, bracket: Bracket, view: StageView, decision: risk.JumpDecision, seconds: float) -> None:
+        jumped = decision.hops > 0
+        self._quiet_evaluations += not jumped
+        if not jumped and (self._quiet_evaluations - 1) % self.options.audit_every:
+            return
+        keep = set(int(i) for i in decision.keep)
+        target = "new bracket" if decision.finishes_bracket else bracket.stage + decision.hops
+        record = {
+            "event": "jump" if jumped else "no_jump",
+            "time": time.time(),
+            "bracket": bracket.bracket_id,
+            "stage": bracket.stage,
+            "budget": bracket.plan[bracket.stage].budget,
+            "target_stage": target if jumped else bracket.stage,
+            "rear_per_hop": [float(r) for r in decision.rear_per_hop],
+            "threshold": self.options.threshold,
+            "incumbent_loss": self.incumbent_loss(),
+            "tested": int(view.beliefs[0].tested.sum()),
+            "configs": len(view.slots),
+            "kept_config_ids": [view.slots[i].config_id for i in sorted(keep)],
+            "discarded_config_ids": [x.config_id for i, x in enumerate(view.slots) if i not in keep] if jumped else [],
+            "seconds": round(seconds, 6),
+        }
+        self.audit(record)
+        if jumped:
+            _logger.info("jump in bracket %d: stage %d -> %s with %d of %d configs (rEAR per hop %s, lambda %g)",
+                         bracket.bracket_id, bracket.stage, target, len(keep), len(view.slots),
+                         ", ".join(f"{r:.3g}" for r in decision.rear_per_hop), self.options.threshold)
+
+
+def min_observations(n_params: int) -> int:
+    """The paper uses the model only after d + 2 observations."""
+    return n_params + 2

@@ -1,0 +1,113 @@
+"""HyperJump's jumps through the real advisor: when they happen, what they keep, what they kill, what they log."""
+import json
+
+import numpy as np
+import pytest
+from nni.runtime.tuner_command_channel import CommandType as C
+
+from hyperjump_advisor import HyperJump
+from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
+from hyperjump_advisor.schedule import SlotStatus, iteration_plan
+
+SPACE = {"a": {"_type": "uniform", "_value": [0.0, 1.0]}, "b": {"_type": "uniform", "_value": [0.0, 1.0]}}
+
+
+def error_rate(params, R=81):
+    """A smooth multi-fidelity problem: the optimum at (0.7, 0.3), curves that converge with budget."""
+    final = 0.05 + 0.5 * ((params["a"] - 0.7) ** 2 + (params["b"] - 0.3) ** 2)
+    return final + 0.3 * (1 - params["TRIAL_BUDGET"] / R) ** 2 * (0.5 + params["a"])
+
+
+def run_serial(advisor, n_trials):
+    """One worker; returns the NewTrialJob payloads that ran, in order."""
+    advisor.process_command(C.Initialize, SPACE)
+    advisor.process_command(C.RequestTrialJobs, 1)
+    ran = []
+    for k in range(n_trials):
+        trial = [s.data for s in advisor.sent if s.name == "NewTrialJob"][k]
+        ran.append(trial)
+        job = f"job{k}"
+        advisor.process_command(C.ReportMetricData, metric_message(trial["parameter_id"], job,
+                                                                   1 - error_rate(trial["parameters"])))
+        advisor.process_command(C.TrialEnd, trial_end_message(job, "SUCCEEDED", trial))
+        advisor.process_command(C.RequestTrialJobs, 1)
+    return ran
+
+
+def test_threshold_zero_is_exactly_hyperband():
+    hj = run_serial(build_offline(HyperJump, R=81, eta=3, seed=4, threshold=0, exec_mode="serial"), 200)
+    plan = iteration_plan(81, 3)
+    expected = [st.budget for bracket in plan for st in bracket for _ in range(st.n)]
+    assert [t["parameters"]["TRIAL_BUDGET"] for t in hj] == expected[:200]
+
+
+def test_jumps_skip_stages_log_an_audit_trail_and_find_a_good_config_sooner(tmp_path):
+    advisor = build_offline(HyperJump, R=81, eta=3, seed=1, exec_mode="serial", p_no_jump=0.0)
+    advisor.audit_path = str(tmp_path / "audit.jsonl")
+    ran = run_serial(advisor, 150)
+    jumped = [b for b in advisor.scheduler.brackets if b.jumped]
+    assert jumped, "on a smooth problem the model becomes confident enough to jump"
+    records = [json.loads(line) for line in open(advisor.audit_path)]
+    jumps = [r for r in records if r["event"] == "jump"]
+    assert len(jumps) >= len(jumped)
+    for r in jumps:
+        accepted = r["rear_per_hop"][:len(r["rear_per_hop"]) - (r["target_stage"] != "new bracket" and
+                                                               len(r["rear_per_hop"]) > 0 and
+                                                               sum(r["rear_per_hop"]) > r["threshold"])]
+        assert sum(accepted) <= r["threshold"] + 1e-12
+        assert set(r["kept_config_ids"]).isdisjoint(r["discarded_config_ids"])
+        for c in r["discarded_config_ids"]:
+            assert str(c) in r["discarded_parameter_ids"]
+    # a discarded config never runs again in its bracket
+    for r in jumps:
+        bracket = advisor.scheduler.brackets[r["bracket"]]
+        later = {x.config_id for stage in bracket.slots[r["stage"] + 1:] for x in stage}
+        assert later.isdisjoint(r["discarded_config_ids"])
+    # and HyperJump reaches a near-optimal full-budget config with less budget than Hyperband
+    def budget_to_reach(trials, target=0.06):
+        spent = 0
+        for t in trials:
+            spent += t["parameters"]["TRIAL_BUDGET"]
+            if t["parameters"]["TRIAL_BUDGET"] == 81 and error_rate(t["parameters"]) < target:
+                return spent
+        return np.inf
+    hb = run_serial(build_offline(HyperJump, R=81, eta=3, seed=1, threshold=0, exec_mode="serial"), 250)
+    assert budget_to_reach(ran) < budget_to_reach(hb)
+
+
+def test_p_no_jump_one_never_jumps():
+    advisor = build_offline(HyperJump, R=81, eta=3, seed=1, exec_mode="serial", p_no_jump=1.0)
+    ran = run_serial(advisor, 150)
+    assert not any(b.jumped for b in advisor.scheduler.brackets)
+    plan = iteration_plan(81, 3)
+    expected = [st.budget for bracket in plan for st in bracket for _ in range(st.n)]
+    assert [t["parameters"]["TRIAL_BUDGET"] for t in ran] == expected[:150]
+
+
+def test_a_jump_kills_the_running_trials_of_the_skipped_stage_and_ignores_their_results():
+    advisor = build_offline(HyperJump, R=9, eta=3, seed=2, exec_mode="parallelism", p_no_jump=0.0)
+    advisor.process_command(C.Initialize, SPACE)
+    # warm the model up with one plain bracket's worth of results, one worker
+    advisor.process_command(C.RequestTrialJobs, 1)
+    k = 0
+    killed = []
+    while not killed and k < 200:
+        trials = [s.data for s in advisor.sent if s.name == "NewTrialJob"]
+        trial = trials[k]
+        job = f"job{k}"
+        # a second running trial per step: it will be running when the jump happens
+        advisor.process_command(C.ReportMetricData, metric_message(trial["parameter_id"], job,
+                                                                   0.0, "PERIODICAL"))
+        advisor.process_command(C.ReportMetricData, metric_message(trial["parameter_id"], job,
+                                                                   1 - error_rate(trial["parameters"], R=9)))
+        advisor.process_command(C.TrialEnd, trial_end_message(job, "SUCCEEDED", trial))
+        advisor.process_command(C.RequestTrialJobs, 2 if k == 30 else 1)
+        killed = [s.data for s in advisor.sent if s.name == "KillTrialJob"]
+        k += 1
+    if not killed:
+        pytest.skip("no jump with a running trial happened in this scenario")
+    victim = next(t for t in advisor.trials.values() if t.trial_job_id == killed[0])
+    assert victim.killed_by_us and victim.slot.status is SlotStatus.SKIPPED
+    advisor.process_command(C.ReportMetricData, metric_message(victim.parameter_id, killed[0], 0.99))
+    advisor.process_command(C.TrialEnd, trial_end_message(killed[0], "USER_CANCELED", {"parameter_id": victim.parameter_id}))
+    assert victim.slot.status is SlotStatus.SKIPPED and victim.slot.loss is None
