@@ -1,0 +1,228 @@
+"""Advisors the replay can drive, by name, each built offline (no NNI manager) and seeded.
+
+``REGISTRY`` maps a name to an :class:`AdvisorSpec`; ``spec.build(R, eta, seed, class_args)``
+returns an object with ``process_command`` and a recorded ``sent`` list
+(:func:`hyperjump_advisor.inprocess.build_offline`). Every advisor minimises the table loss
+(``optimize_mode="minimize"``).
+
+- ``hyperjump``: this project's advisor, default classArgs (plus R, eta, seed).
+- ``hyperband``: this project's advisor with the model and jumping off
+  (``threshold=0, random_fraction=1``).
+- ``nni-hyperband``: ``nni.algorithms.hpo.hyperband_advisor.Hyperband`` through its real
+  handlers. Workarounds, on the instance only: ``is_created_in_previous_exp`` returns False
+  (NNI 3.0 compares its str parameter ids such as '0-4_0_3' with an int, nni issue 5263);
+  its ``random_state`` (unseeded ``RandomState()`` in ``handle_update_search_space``) is
+  replaced by a seeded one; the module's global parameter-id counter is reset per run.
+- ``nni-bohb``: ``nni.algorithms.hpo.bohb_advisor.BOHB`` (needs ConfigSpace and statsmodels,
+  the ``bench`` extra), same id workaround; seeded through ``np.random.seed`` (its KDE
+  sampler uses the global generator) and the ConfigSpace's own seed. Note: NNI's BOHB uses
+  a FINAL metric's ``sequence`` as its budget, and NNI trials always send FINAL with
+  sequence 0 (so does the replay), so its KDE models everything as one budget, as in NNI.
+- ``random``: ``nni.algorithms.hpo.random_tuner.RandomTuner`` through :class:`TunerAdvisor`,
+  every trial at TRIAL_BUDGET = R.
+
+More names (ablations such as ``hyperjump-no-order``) are one :func:`register_ours` line
+each. ``--class-arg KEY=VALUE`` reaches only this project's advisors (``takes_class_args``).
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+import nni
+from nni.runtime.msg_dispatcher_base import MsgDispatcherBase
+from nni.runtime.tuner_command_channel import CommandType
+
+from ..inprocess import build_offline
+from .tables import BUDGET_KEY
+
+
+@dataclass(frozen=True)
+class AdvisorSpec:
+    name: str
+    builder: Callable[..., Any]          # builder(R=, eta=, seed=, class_args=) -> offline advisor
+    description: str
+    takes_class_args: bool = False
+    class_args: dict = field(default_factory=dict)
+
+    def build(self, R: int, eta: int, seed: int, class_args: Optional[dict] = None) -> Any:
+        extra = dict(self.class_args)
+        if self.takes_class_args and class_args:
+            extra.update(class_args)
+        return self.builder(R=R, eta=eta, seed=seed, class_args=extra)
+
+
+REGISTRY: dict[str, AdvisorSpec] = {}
+
+
+def register(spec: AdvisorSpec) -> AdvisorSpec:
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def get(name: str) -> AdvisorSpec:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown advisor {name!r}; known: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+QUIET_LOGS = True  # the CLI's --verbose turns this off
+
+
+def _quiet_nni_logs() -> None:
+    """Advisors log per trial (INFO) and warn per failed trial (a missing table row); NNI's BOHB
+    warns at every sampled vector its KDE cannot score. A replay runs thousands of trials."""
+    if QUIET_LOGS:
+        for name in ("nni", "hyperjump_advisor", "BOHB_Advisor"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
+# ---- this project's advisor --------------------------------------------------------------------
+def _our_factory():
+    from .. import HyperJump  # lazy: the risk engine may replace the class behind this name
+    return HyperJump
+
+
+def _build_ours(R: int, eta: int, seed: int, class_args: dict, factory: Optional[Callable] = None):
+    _quiet_nni_logs()
+    args = {"R": R, "eta": eta, "optimize_mode": "minimize", "seed": seed}
+    args.update(class_args)
+    return build_offline(factory or _our_factory(), **args)
+
+
+def register_ours(name: str, class_args: dict, description: str,
+                  factory: Optional[Callable[[], Any]] = None) -> AdvisorSpec:
+    """A variant of this project's advisor: ``factory()`` returns the class (default HyperJump)."""
+    def builder(R, eta, seed, class_args):
+        return _build_ours(R, eta, seed, class_args, factory() if factory else None)
+    return register(AdvisorSpec(name, builder, description, takes_class_args=True, class_args=dict(class_args)))
+
+
+register_ours("hyperjump", {}, "this project's HyperJump advisor, default classArgs")
+register_ours("hyperband", {"threshold": 0, "random_fraction": 1},
+              "this project's advisor as plain Hyperband (threshold=0, random_fraction=1)")
+
+
+# ---- NNI's advisors ----------------------------------------------------------------------------------
+def _not_recovered(param_id) -> bool:
+    """Workaround for nni issue 5263: nothing in a replay comes from a previous experiment."""
+    return False
+
+
+def _build_nni_hyperband(R: int, eta: int, seed: int, class_args: dict):
+    from nni.algorithms.hpo import hyperband_advisor as module
+    _quiet_nni_logs()
+    module._next_parameter_id = 0
+    advisor = build_offline(module.Hyperband, optimize_mode="minimize", R=R, eta=eta, exec_mode="parallelism",
+                            **class_args)
+    advisor.is_created_in_previous_exp = _not_recovered
+    original = advisor.handle_update_search_space
+
+    def seeded_update(data):
+        original(data)
+        advisor.random_state = np.random.RandomState(seed)
+
+    advisor.handle_update_search_space = seeded_update
+    return advisor
+
+
+def _build_nni_bohb(R: int, eta: int, seed: int, class_args: dict):
+    with warnings.catch_warnings():  # ConfigSpace deprecates the pcs_new module BOHB imports
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # ImportError here: pip install ConfigSpace statsmodels (the bench extra)
+        from nni.algorithms.hpo.bohb_advisor import bohb_advisor as module
+    _quiet_nni_logs()
+    warnings.filterwarnings("ignore", module="json_tricks")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsmodels")
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module="numpy")
+    module._next_parameter_id = 0
+    np.random.seed(seed)
+    advisor = build_offline(module.BOHB, optimize_mode="minimize", min_budget=1, max_budget=R, eta=eta,
+                            **class_args)
+    advisor.is_created_in_previous_exp = _not_recovered
+    original = advisor.handle_update_search_space
+
+    def seeded_update(data):
+        original(data)
+        advisor.search_space.seed(seed)
+
+    advisor.handle_update_search_space = seeded_update
+    return advisor
+
+
+register(AdvisorSpec("nni-hyperband", _build_nni_hyperband, "NNI 3.0's Hyperband advisor (parallelism mode)"))
+register(AdvisorSpec("nni-bohb", _build_nni_bohb, "NNI 3.0's BOHB advisor"))
+
+
+# ---- tuners as advisors ---------------------------------------------------------------------------------
+class TunerAdvisor(MsgDispatcherBase):
+    """Drives an NNI ``Tuner`` (generate_parameters / receive_trial_result) with every trial at
+    a fixed TRIAL_BUDGET. One NewTrialJob per requested trial; NoMoreTrialJobs once the tuner
+    raises ``nni.NoMoreTrialError`` (a finite space is exhausted)."""
+
+    def __init__(self, tuner, budget: int):
+        super().__init__()
+        self.tuner, self.budget = tuner, budget
+        self.next_parameter_id = 0
+        self.parameters: dict[int, dict] = {}
+        self.exhausted = False
+
+    def handle_initialize(self, data):
+        self.tuner.update_search_space(data)
+        self.send(CommandType.Initialized, "")
+
+    def handle_update_search_space(self, data):
+        self.tuner.update_search_space(data)
+
+    def handle_request_trial_jobs(self, data):
+        for _ in range(int(data)):
+            if self.exhausted:
+                break
+            parameter_id = self.next_parameter_id
+            try:
+                params = self.tuner.generate_parameters(parameter_id)
+            except nni.NoMoreTrialError:
+                self.exhausted = True
+                break
+            self.next_parameter_id += 1
+            self.parameters[parameter_id] = params
+            self.send(CommandType.NewTrialJob, nni.dump({
+                "parameter_id": parameter_id, "parameter_source": "algorithm",
+                "parameters": {**_plain(params), BUDGET_KEY: self.budget}, "parameter_index": 0}))
+        if self.exhausted:
+            self.send(CommandType.NoMoreTrialJobs, "")
+
+    def handle_report_metric_data(self, data):
+        if data.get("type") != "FINAL" or data.get("parameter_id") not in self.parameters:
+            return
+        value = nni.utils.extract_scalar_reward(nni.load(data["value"]))
+        self.tuner.receive_trial_result(data["parameter_id"], self.parameters[data["parameter_id"]], value)
+
+    def handle_trial_end(self, data):
+        pass
+
+    def handle_import_data(self, data):
+        pass
+
+    def handle_add_customized_trial(self, data):
+        pass
+
+
+def _plain(params: dict) -> dict:
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
+
+
+def _build_random(R: int, eta: int, seed: int, class_args: dict):
+    from nni.algorithms.hpo.random_tuner import RandomTuner
+    _quiet_nni_logs()
+    logging.getLogger("nni.tuner.random").setLevel(logging.WARNING)
+    return build_offline(TunerAdvisor, tuner=RandomTuner(seed=seed), budget=R)
+
+
+register(AdvisorSpec("random", _build_random, "NNI 3.0's random tuner, every trial at the full budget R"))
