@@ -2,11 +2,13 @@
 import json
 
 import numpy as np
-import pytest
 from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
+from hyperjump_advisor.replay import advisors
+from hyperjump_advisor.replay.simulator import SimConfig, run_one
+from hyperjump_advisor.replay.tables import auto_time_limit, load_table, resolve_R_eta
 from hyperjump_advisor.schedule import SlotStatus, iteration_plan
 
 SPACE = {"a": {"_type": "uniform", "_value": [0.0, 1.0]}, "b": {"_type": "uniform", "_value": [0.0, 1.0]}}
@@ -84,30 +86,20 @@ def test_p_no_jump_one_never_jumps():
     assert [t["parameters"]["TRIAL_BUDGET"] for t in ran] == expected[:150]
 
 
-def test_a_jump_kills_the_running_trials_of_the_skipped_stage_and_ignores_their_results():
-    advisor = build_offline(HyperJump, R=9, eta=3, seed=2, exec_mode="parallelism", p_no_jump=0.0)
-    advisor.process_command(C.Initialize, SPACE)
-    # warm the model up with one plain bracket's worth of results, one worker
-    advisor.process_command(C.RequestTrialJobs, 1)
-    k = 0
-    killed = []
-    while not killed and k < 200:
-        trials = [s.data for s in advisor.sent if s.name == "NewTrialJob"]
-        trial = trials[k]
-        job = f"job{k}"
-        # a second running trial per step: it will be running when the jump happens
-        advisor.process_command(C.ReportMetricData, metric_message(trial["parameter_id"], job,
-                                                                   0.0, "PERIODICAL"))
-        advisor.process_command(C.ReportMetricData, metric_message(trial["parameter_id"], job,
-                                                                   1 - error_rate(trial["parameters"], R=9)))
-        advisor.process_command(C.TrialEnd, trial_end_message(job, "SUCCEEDED", trial))
-        advisor.process_command(C.RequestTrialJobs, 2 if k == 30 else 1)
-        killed = [s.data for s in advisor.sent if s.name == "KillTrialJob"]
-        k += 1
-    if not killed:
-        pytest.skip("no jump with a running trial happened in this scenario")
-    victim = next(t for t in advisor.trials.values() if t.trial_job_id == killed[0])
-    assert victim.killed_by_us and victim.slot.status is SlotStatus.SKIPPED
-    advisor.process_command(C.ReportMetricData, metric_message(victim.parameter_id, killed[0], 0.99))
-    advisor.process_command(C.TrialEnd, trial_end_message(killed[0], "USER_CANCELED", {"parameter_id": victim.parameter_id}))
-    assert victim.slot.status is SlotStatus.SKIPPED and victim.slot.loss is None
+def test_jumps_kill_running_trials_whose_workers_go_straight_to_new_work():
+    """8 simulated workers on a real learning-curve table: jumps kill trials of skipped stages."""
+    table = load_table("hyperjump:mnist_epochs")
+    budget_map = resolve_R_eta(table)
+    limit = auto_time_limit(table, budget_map, 8, iterations=1)
+    run = run_one(advisors.get("hyperjump"), table, budget_map, 1, SimConfig(workers=8, time_limit=limit))
+    assert run["error"] is None and run["queued_trials"] == 0
+    killed = [t for t in run["trials"] if t["status"] == "KILLED"]
+    assert killed, "seed 1 jumps while trials of the skipped stage run"
+    for victim in killed:
+        assert victim["loss"] is None and victim["end"] < victim["start"] + table_time(table, victim)
+        successors = [t for t in run["trials"] if t["worker"] == victim["worker"] and t["start"] >= victim["end"]]
+        assert successors and min(t["start"] for t in successors) == victim["end"], "the worker is reused at once"
+
+
+def table_time(table, trial_record):
+    return table.lookup(trial_record["config"], table.levels.index(trial_record["budget"])).time
