@@ -32,6 +32,7 @@ from .model import MultiFidelityGP
 from .schedule import Bracket, Scheduler, Slot, SlotStatus
 from .searchspace import SearchSpace
 from .settings import ClassArgsError, Settings, parse_class_args
+from .warmstart import MIN_POOL, POOL_PER_CONFIG, expected_improvement, split_random_and_model, top_distinct
 
 _logger = logging.getLogger("hyperjump_advisor")
 
@@ -104,14 +105,33 @@ class HyperJump(MsgDispatcherBase):
             raise RuntimeError("no search space yet: NNI sends it with INITIALIZE")
         if self.settings.jumping:
             bracket.no_jump = bool(self.rng.random() < self.settings.p_no_jump)
+        n_random, n_model = split_random_and_model(n, self.settings.random_fraction)
+        if not self.model.ready:
+            n_random, n_model = n, 0
+        configs = [self.space.sample(self.rng) for _ in range(n_random)]
+        configs += self._configs_by_expected_improvement(n_model, taken={self.space.key(c) for c in configs})
         start = len(self.configs)
-        for _ in range(n):
-            config = self.space.sample(self.rng)
+        for config in configs:
             self.configs.append(config)
             self.encoded.append(self.space.encode(config))
-        _logger.info("bracket %d (iteration %d, s=%d): %d new configurations at budget %d",
-                     bracket.bracket_id, bracket.iteration, bracket.s, n, bracket.plan[0].budget)
-        return list(range(start, start + n))
+        _logger.info("bracket %d (iteration %d, s=%d): %d new configurations at budget %d (%d by EI, %d random)",
+                     bracket.bracket_id, bracket.iteration, bracket.s, len(configs), bracket.plan[0].budget,
+                     len(configs) - n_random, n_random)
+        return list(range(start, start + len(configs)))
+
+    def _configs_by_expected_improvement(self, n: int, taken: set) -> list[dict]:
+        """The n configurations of a pool of random ones with the highest EI at the full budget."""
+        if n == 0:
+            return []
+        pool = [self.space.sample(self.rng) for _ in range(max(MIN_POOL, POOL_PER_CONFIG * n))]
+        mean, std = self.model.predict(self.space.encode_many(pool), 1.0)
+        best = self.incumbent[0] if self.incumbent is not None else float(np.min(mean))
+        keys = [self.space.key(c) for c in pool]
+        picked = top_distinct(expected_improvement(mean, std, best), keys, n, taken)
+        chosen = [pool[i] for i in picked]
+        while len(chosen) < n:  # a small discrete space can run out of unseen candidates
+            chosen.append(self.space.sample(self.rng))
+        return chosen
 
     def _install_model(self) -> None:
         """A fresh GP for the current search space, fed with every result so far, and the risk policy on top."""
