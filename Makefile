@@ -20,10 +20,16 @@ register: install
 	$(VENV)/bin/hyperjump-register
 
 test: register
+	sh tests/remote/ensure_sshd.sh
 	$(PY) -m pytest -q -ra
 
 demo: register
 	$(PY) examples/mnist-hyperjump/run_demo.py
+
+bench: register
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) benchmarks/bench_model.py
+	$(PY) benchmarks/run_bench.py --jobs 2
 
 clean:
 	rm -rf $(VENV) bench-results
