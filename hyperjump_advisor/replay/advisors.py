@@ -105,6 +105,12 @@ def register_ours(name: str, class_args: dict, description: str,
 register_ours("hyperjump", {}, "this project's HyperJump advisor, default classArgs")
 register_ours("hyperband", {"threshold": 0, "random_fraction": 1},
               "this project's advisor as plain Hyperband (threshold=0, random_fraction=1)")
+# Ablations (paper Fig. 2f) and variants
+register_ours("hyperjump-no-jump", {"threshold": 0}, "HyperJump without jumps (warm start only)")
+register_ours("hyperjump-no-order", {"order_by_risk": False}, "HyperJump testing a stage in Hyperband's order")
+register_ours("hyperjump-no-warmstart", {"random_fraction": 1}, "HyperJump with uniformly random brackets")
+register_ours("hyperjump-rank1", {"rank_one_order": True},
+              "HyperJump ordering a stage with the rank-one covariance update of pretend evaluations")
 
 
 # ---- NNI's advisors ----------------------------------------------------------------------------------
