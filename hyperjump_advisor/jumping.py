@@ -88,9 +88,10 @@ class RiskPolicy:
         slots = [x for x in bracket.current if x.status is not SlotStatus.FAILED]
         X = self.encode([x.config_id for x in slots])
         tested = np.array([x.status is SlotStatus.DONE for x in slots], dtype=bool)
+        budgets = [bracket.plan[stage].budget / self.options.R for stage in range(bracket.stage, len(bracket.plan))]
+        means, stds = self.model.predict_budgets(X, budgets)
         beliefs = []
-        for stage in range(bracket.stage, len(bracket.plan)):
-            mean, std = self.model.predict(X, bracket.plan[stage].budget / self.options.R)
+        for stage, mean, std in zip(range(bracket.stage, len(bracket.plan)), means, stds):
             if stage == bracket.stage:
                 mean = np.where(tested, [x.loss if x.loss is not None else 0.0 for x in slots], mean)
                 std = np.where(tested, 0.0, std)

@@ -214,3 +214,27 @@ def test_fit_is_quiet(caplog):
         gp.fit()
     assert not caught
     assert not [r for r in caplog.records if r.name.startswith(("GPy", "paramz"))]
+
+
+def test_predict_budgets_equals_predict_while_a_stage_is_queried_as_data_arrive():
+    """The per-stage cache of L^{-1}K is extended with new factor rows and rebuilt after refits."""
+    from hyperjump_advisor.model import MultiFidelityGP
+    rng = np.random.default_rng(3)
+    gp = MultiFidelityGP(3, min_observations=5, seed=0)
+    stage = rng.random((27, 3))
+    budgets = [1 / 9, 1 / 3, 1.0]
+
+    def add(k):
+        X = rng.random((k, 3))
+        b = rng.choice([1 / 9, 1 / 3, 1.0], size=k)
+        gp.add_observations(X, b, X.sum(axis=1) * (1 + (1 - b) ** 2) + 0.01 * rng.standard_normal(k))
+
+    add(10)
+    for step in range(40):
+        means, stds = gp.predict_budgets(stage, budgets)
+        for b, m, s in zip(budgets, means, stds):
+            m_ref, s_ref = gp.predict(stage, b)
+            np.testing.assert_allclose(m, m_ref, rtol=1e-8, atol=1e-10)
+            np.testing.assert_allclose(s, s_ref, rtol=1e-6, atol=1e-10)
+        add(1 if step % 7 else 3)
+    assert gp.n_hyperopts >= 3, "refits happened along the way and invalidated the cache"
