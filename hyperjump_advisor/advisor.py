@@ -31,6 +31,7 @@ from .jumping import RiskOptions, RiskPolicy, min_observations
 from .model import MultiFidelityGP
 from .schedule import Bracket, Scheduler, Slot, SlotStatus
 from .searchspace import SearchSpace
+from . import state
 from .settings import ClassArgsError, Settings, parse_class_args
 from .warmstart import MIN_POOL, POOL_PER_CONFIG, expected_improvement, split_random_and_model, top_distinct
 
@@ -81,6 +82,10 @@ class HyperJump(MsgDispatcherBase):
         except ClassArgsError as error:
             self.report_error(f"HyperJump: {error}")
             raise
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        """Everything the advisor learns during an experiment (what a resume restores)."""
         self.rng = np.random.default_rng(self.settings.seed)
         self.space: Optional[SearchSpace] = None
         self.configs: list[dict] = []          # config_id -> hyperparameters
@@ -93,6 +98,8 @@ class HyperJump(MsgDispatcherBase):
         self.credit = 0
         self.next_parameter_id = 0
         self.incumbent: Optional[tuple[float, int]] = None  # (loss at R, config_id)
+        self.observations: list[tuple[int, int, float]] = []  # (config_id, budget, loss): what the model learns from
+        self.restored = False
         self.scheduler = self._make_scheduler()
 
     # ---- construction hooks (the risk engine overrides these) ---------------------
@@ -138,8 +145,8 @@ class HyperJump(MsgDispatcherBase):
         s = self.settings
         self.model = MultiFidelityGP(self.space.n_dims, min_observations(self.space.n_params),
                                      seed=0 if s.seed is None else s.seed)
-        for slot in self._done_slots():
-            self._add_observation(slot.config_id, slot.budget, slot.loss)
+        for config_id, budget, loss in self.observations:
+            self._feed_model(config_id, budget, loss)
         if s.jumping:
             options = RiskOptions(eta=s.eta, R=s.R, threshold=s.threshold, best_loss=s.best_loss,
                                   order_by_risk=s.order_by_risk, rank_one_order=s.rank_one_order,
@@ -154,10 +161,11 @@ class HyperJump(MsgDispatcherBase):
         middle = np.full(self.space.n_dims, 0.5)  # a config from an earlier search space: centre of the cube
         return np.vstack([middle if self.encoded[c] is None else self.encoded[c] for c in config_ids])
 
-    def _done_slots(self):
-        return (t.slot for t in self.trials.values() if t.slot.status is SlotStatus.DONE)
-
     def _add_observation(self, config_id: int, budget: int, loss: float) -> None:
+        self.observations.append((config_id, int(budget), float(loss)))
+        self._feed_model(config_id, budget, loss)
+
+    def _feed_model(self, config_id: int, budget: int, loss: float) -> None:
         x = self.encoded[config_id]
         if x is not None:
             self.model.add_observations(x[None, :], np.array([budget / self.settings.R]), np.array([loss]))
@@ -180,6 +188,8 @@ class HyperJump(MsgDispatcherBase):
     def process_command(self, command, data):
         try:
             super().process_command(command, data)
+            if command is not CommandType.Ping:
+                self._save_state()
         except Exception:
             message = f"HyperJump failed while handling {command}:\n{traceback.format_exc()}"
             _logger.error(message)
@@ -241,11 +251,105 @@ class HyperJump(MsgDispatcherBase):
         self._fill_credit()
 
     def handle_import_data(self, data):
-        _logger.info("IMPORT_DATA with %d results: HyperJump keeps its own records; nothing imported",
-                     len(data) if isinstance(data, list) else 0)
+        """Finished trials of a resumed experiment. Our own records win: NNI pairs parameters and values
+        by trial job, which can be wrong (issue 5726). Without records, they only teach the model."""
+        items = data if isinstance(data, list) else []
+        if self.restored:
+            _logger.info("IMPORT_DATA: %d results ignored, the advisor's own records of them were restored", len(items))
+            return
+        used = 0
+        for item in items:
+            params = item.get("parameter") if isinstance(item, dict) else None
+            metric = parse_metric(item.get("value")) if isinstance(item, dict) else None
+            if not isinstance(params, dict) or metric is None or not isinstance(params.get(BUDGET_KEY), (int, float)):
+                continue
+            config = {k: v for k, v in params.items() if k != BUDGET_KEY}
+            try:
+                encoded = self.space.encode(config)
+            except Exception:
+                continue
+            self.configs.append(config)
+            self.encoded.append(encoded)
+            self._add_observation(len(self.configs) - 1, params[BUDGET_KEY], self.settings.to_loss(metric))
+            used += 1
+        _logger.warning("IMPORT_DATA without a HyperJump state: %d of %d results used as model observations only "
+                        "(NNI's pairing of parameters and values may be wrong, issue 5726)", used, len(items))
 
     def handle_add_customized_trial(self, data):
-        _logger.warning("customized trials are not scheduled by HyperJump; ignoring %s", data)
+        """On resume NNI re-runs the trials that were running, under their parameter ids."""
+        for item in data if isinstance(data, list) else [data]:
+            item = nni.load(item) if isinstance(item, str) else item
+            parameter_id = item.get("parameter_id") if isinstance(item, dict) else None
+            trial = self.trials.get(parameter_id)
+            if trial is not None and not trial.ended:
+                _logger.info("parameter %d (config %d, budget %d) runs again after the resume",
+                             parameter_id, trial.slot.config_id, trial.slot.budget)
+            elif trial is not None:
+                _logger.warning("NNI re-runs parameter %d, which already ended; its result will not be used twice",
+                                parameter_id)
+            else:
+                _logger.warning("customized trial %r is not HyperJump's; it is not scheduled", item)
+            if isinstance(parameter_id, int):
+                self.next_parameter_id = max(self.next_parameter_id, parameter_id + 1)
+
+    # ---- state that survives nnictl resume ------------------------------------------------
+    def _state_document(self) -> dict:
+        s = self.settings
+        return {
+            "version": state.VERSION,
+            "settings": {"R": s.R, "eta": s.eta, "optimize_mode": s.optimize_mode},
+            "configs": self.configs,
+            "trials": [[t.parameter_id, t.slot.bracket_id, t.slot.stage, t.slot.config_id, t.trial_job_id,
+                        t.final_seen, t.ended, t.killed_by_us] for t in self.trials.values()],
+            "brackets": state.scheduler_to_dict(self.scheduler),
+            "next_parameter_id": self.next_parameter_id,
+            "incumbent": self.incumbent,
+            "observations": self.observations,
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def _save_state(self) -> None:
+        folder = self.get_checkpoint_path()
+        if folder:
+            state.write_atomically(folder, self._state_document())
+
+    def load_checkpoint(self):
+        folder = self.get_checkpoint_path()
+        try:
+            document = state.read(folder)
+            if document is None:
+                _logger.warning("resume: no HyperJump state in %s; starting afresh", folder)
+                return
+            state.check_same_settings(document["settings"], {"R": self.settings.R, "eta": self.settings.eta,
+                                                              "optimize_mode": self.settings.optimize_mode},
+                                      os.path.join(folder, state.STATE_FILE))
+            self._restore(document)
+        except (state.StateError, KeyError, TypeError, ValueError) as error:
+            _logger.warning("resume: cannot use the saved HyperJump state (%s); starting afresh", error)
+            self._reset_state()
+            return
+        running = sum(not t.ended for t in self.trials.values())
+        _logger.info("resume: restored %d brackets, %d configurations, %d trials (%d were running), incumbent %s",
+                     len(self.scheduler.brackets), len(self.configs), len(self.trials), running, self.incumbent)
+
+    def _restore(self, d: dict) -> None:
+        state.restore_scheduler(self.scheduler, d["brackets"])
+        self.configs = [dict(c) for c in d["configs"]]
+        self.trials, self.job_to_parameter, self.parameter_of_slot = {}, {}, {}
+        for pid, bracket_id, stage, config_id, job, final_seen, ended, killed in d["trials"]:
+            slot = self.scheduler.brackets[bracket_id].slot(stage, config_id)
+            # a trial that was running is re-run by NNI under a new job: its old job id means nothing now
+            trial = Trial(pid, slot, job if ended else None, final_seen, ended, killed)
+            self.trials[pid] = trial
+            self.parameter_of_slot[_slot_key(slot)] = pid
+            if ended and job is not None:
+                self.job_to_parameter[job] = pid
+        self.next_parameter_id = int(d["next_parameter_id"])
+        self.incumbent = None if d["incumbent"] is None else (float(d["incumbent"][0]), int(d["incumbent"][1]))
+        self.observations = [(int(c), int(b), float(v)) for c, b, v in d["observations"]]
+        self.rng.bit_generator.state = d["rng"]
+        self.credit = 0
+        self.restored = True
 
     # ---- metrics and ends -----------------------------------------------------------
     def _trial_of_metric(self, data) -> Optional[Trial]:

@@ -1,0 +1,122 @@
+"""State that survives nnictl resume: round trip, NNI's resume messages, broken state files."""
+import json
+import logging
+
+import pytest
+from nni.runtime.tuner_command_channel import CommandType as C
+
+from hyperjump_advisor import HyperJump
+from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
+from hyperjump_advisor.state import STATE_FILE
+
+SPACE = {"x": {"_type": "uniform", "_value": [0.0, 1.0]}}
+ARGS = {"R": 9, "eta": 3, "seed": 0, "exec_mode": "serial", "threshold": 0.1, "p_no_jump": 1.0}
+
+
+@pytest.fixture
+def checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
+    return tmp_path
+
+
+def new_trials(advisor):
+    return [s.data for s in advisor.sent if s.name == "NewTrialJob"]
+
+
+def finish(advisor, trial, job):
+    advisor.process_command(C.ReportMetricData, metric_message(trial["parameter_id"], job, trial["parameters"]["x"]))
+    advisor.process_command(C.TrialEnd, trial_end_message(job, "SUCCEEDED", trial))
+
+
+def half_a_bracket():
+    """Stage 0 (9 configs) done, stage 1 running two of its three trials."""
+    advisor = build_offline(HyperJump, **ARGS)
+    advisor.process_command(C.Initialize, SPACE)
+    advisor.process_command(C.RequestTrialJobs, 2)
+    k = 0
+    while len(new_trials(advisor)) < 11:
+        finish(advisor, new_trials(advisor)[k], f"old{k}")
+        advisor.process_command(C.RequestTrialJobs, 1)
+        k += 1
+    return advisor, k
+
+
+def resumed():
+    advisor = build_offline(HyperJump, **ARGS)
+    advisor.load_checkpoint()
+    advisor.process_command(C.Initialize, SPACE)
+    return advisor
+
+
+def test_the_state_is_written_after_every_command(checkpoint):
+    advisor, _ = half_a_bracket()
+    document = json.loads((checkpoint / STATE_FILE).read_text())
+    assert document["next_parameter_id"] == 11 and len(document["trials"]) == 11
+    assert [b["stage"] for b in document["brackets"]] == [1]
+    assert not list(checkpoint.glob(".hyperjump-state-*")), "no temporary file left behind"
+
+
+def test_resume_continues_the_same_bracket_and_stage_without_repeating_work(checkpoint):
+    before, finished = half_a_bracket()
+    sent_before = new_trials(before)
+    running = [t for t in sent_before if not before.trials[t["parameter_id"]].ended]
+    assert len(running) == 2
+
+    after = resumed()
+    assert after.restored and after.scheduler.brackets[0].stage == 1
+    # NNI's resume: finished trials as IMPORT_DATA (pairing may be wrong), running ones re-run under their ids
+    after.process_command(C.ImportData, [{"parameter": {"x": 0.5, "TRIAL_BUDGET": 1}, "value": "0.9"}])
+    after.process_command(C.AddCustomizedTrialJob, [dict(t, parameter_source="resumed") for t in running])
+    after.process_command(C.RequestTrialJobs, 2)
+    new = new_trials(after)
+    assert [t["parameter_id"] for t in new] == [11], "only the third trial of stage 1 is new; ids continue"
+    done = {(t["parameters"]["x"], t["parameters"]["TRIAL_BUDGET"]) for t in sent_before[:finished]}
+    assert (new[0]["parameters"]["x"], new[0]["parameters"]["TRIAL_BUDGET"]) not in done
+    assert new[0]["parameters"]["TRIAL_BUDGET"] == 3
+    # the re-run trials report under new job ids; the stage completes and the bracket goes on
+    for k, trial in enumerate(running + new):
+        finish(after, trial, f"new{k}")
+    after.process_command(C.RequestTrialJobs, 1)
+    last = new_trials(after)[-1]
+    assert last["parameters"]["TRIAL_BUDGET"] == 9 and last["parameter_id"] == 12
+    assert after.observations[:finished] == before.observations[:finished]
+    assert after.model.n_observations == len(after.observations), "the model relearns every result"
+
+
+def test_a_silent_failure_of_a_re_run_trial_does_not_stall(checkpoint):
+    before, _ = half_a_bracket()
+    running = [t for t in new_trials(before) if not before.trials[t["parameter_id"]].ended]
+    after = resumed()
+    after.process_command(C.RequestTrialJobs, 2)
+    for k, trial in enumerate(running):
+        after.process_command(C.TrialEnd, trial_end_message(f"again{k}", "FAILED", trial))
+    finish(after, new_trials(after)[0], "third")
+    assert after.scheduler.brackets[0].stage == 2
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"version": 99}), json.dumps({"version": 1})])
+def test_a_corrupt_state_file_warns_and_starts_afresh(checkpoint, caplog, content):
+    (checkpoint / STATE_FILE).write_text(content)
+    with caplog.at_level(logging.WARNING, logger="hyperjump_advisor"):
+        advisor = resumed()
+    assert "starting afresh" in caplog.text and not advisor.restored
+    advisor.process_command(C.RequestTrialJobs, 1)
+    assert new_trials(advisor)[0]["parameter_id"] == 0
+
+
+def test_a_missing_state_file_warns_and_imported_results_only_teach_the_model(checkpoint, caplog):
+    with caplog.at_level(logging.WARNING, logger="hyperjump_advisor"):
+        advisor = resumed()
+    assert "no HyperJump state" in caplog.text
+    advisor.process_command(C.ImportData, [{"parameter": {"x": 0.25, "TRIAL_BUDGET": 3}, "value": 0.8},
+                                           {"parameter": {"x": 2.0, "TRIAL_BUDGET": 1}, "value": "bad"}])
+    assert advisor.observations == [(0, 3, -0.8)]
+    assert advisor.scheduler.brackets == []
+
+
+def test_state_of_another_schedule_is_refused(checkpoint, caplog):
+    half_a_bracket()
+    advisor = build_offline(HyperJump, **dict(ARGS, R=27))
+    with caplog.at_level(logging.WARNING, logger="hyperjump_advisor"):
+        advisor.load_checkpoint()
+    assert "classArgs.R=9" in caplog.text and not advisor.restored
