@@ -13,6 +13,7 @@ Protocol rules learned from NNI 3.0 (see README, "How it talks to NNI"):
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -38,6 +39,8 @@ from .warmstart import MIN_POOL, POOL_PER_CONFIG, expected_improvement, split_ra
 _logger = logging.getLogger("hyperjump_advisor")
 
 BUDGET_KEY = "TRIAL_BUDGET"
+CONFIG_KEY = "HYPERJUMP_CONFIG_KEY"     # pause-resume: which checkpoint belongs to this configuration
+RESUME_KEY = "HYPERJUMP_RESUME_FROM"    # pause-resume: the largest budget it already completed
 AUDIT_FILE = "hyperjump-audit.jsonl"
 _ENDED_OK = "SUCCEEDED"
 
@@ -101,11 +104,16 @@ class HyperJump(MsgDispatcherBase):
         self.observations: list[tuple[int, int, float]] = []  # (config_id, budget, loss): what the model learns from
         self.restored = False
         self.scheduler = self._make_scheduler()
+        self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}
+        self.completed_budget: dict[int, int] = {}  # config_id -> largest budget with a final result
 
     # ---- construction hooks (the risk engine overrides these) ---------------------
     def _make_scheduler(self) -> Scheduler:
         s = self.settings
-        return Scheduler(s.R, s.eta, s.exec_mode, new_configs=self._sample_configs)
+        # Paper Sec. 3.4: while the first bracket runs, idle workers wait for it (the first incumbent comes
+        # sooner) instead of opening more brackets; plain Hyperband (threshold 0) keeps NNI's behaviour.
+        return Scheduler(s.R, s.eta, s.exec_mode, new_configs=self._sample_configs,
+                         hold_first_bracket=s.jumping)
 
     def _sample_configs(self, bracket: Bracket, n: int) -> list[int]:
         if self.space is None:
@@ -155,6 +163,11 @@ class HyperJump(MsgDispatcherBase):
                                                lambda: None if self.incumbent is None else self.incumbent[0],
                                                self._audit)
 
+    def _config_key(self, config_id: int) -> str:
+        """Stable per configuration, and different for another configuration under the same id."""
+        digest = hashlib.sha1(json.dumps(_plain(self.configs[config_id]), sort_keys=True).encode()).hexdigest()
+        return f"c{config_id}-{digest[:10]}"
+
     def _encodings(self, config_ids: list[int]) -> np.ndarray:
         if not config_ids:
             return np.zeros((0, self.space.n_dims))
@@ -202,7 +215,7 @@ class HyperJump(MsgDispatcherBase):
         self.send(CommandType.Initialized, "")
 
     def handle_update_search_space(self, data):
-        self.space = SearchSpace(data, reserved=(BUDGET_KEY,))
+        self.space = SearchSpace(data, reserved=(BUDGET_KEY, CONFIG_KEY, RESUME_KEY))
         _logger.info("search space: %d parameters, %d model dimensions", self.space.n_params, self.space.n_dims)
         self.encoded = [self._encode_or_none(c) for c in self.configs]
         self._install_model()
@@ -348,6 +361,10 @@ class HyperJump(MsgDispatcherBase):
         self.incumbent = None if d["incumbent"] is None else (float(d["incumbent"][0]), int(d["incumbent"][1]))
         self.observations = [(int(c), int(b), float(v)) for c, b, v in d["observations"]]
         self.rng.bit_generator.state = d["rng"]
+        for trial in self.trials.values():
+            if trial.slot.status is SlotStatus.DONE:
+                c = trial.slot.config_id
+                self.completed_budget[c] = max(trial.slot.budget, self.completed_budget.get(c, 0))
         self.credit = 0
         self.restored = True
 
@@ -402,11 +419,20 @@ class HyperJump(MsgDispatcherBase):
         return guess
 
     def _on_intermediate(self, trial: Trial, data, value: Optional[float]) -> None:
+        """Opportunistic evaluation: a metric that names a smaller budget of the schedule is an observation."""
         if value is None:
             _logger.debug("non-numeric intermediate metric from %s ignored: %r", data.get("trial_job_id"),
                           data.get("value"))
             return
         trial.intermediate.append(value)
+        if not self.settings.opportunistic or trial.killed_by_us:
+            return
+        budget = intermediate_budget(data.get("value"))
+        if budget is None or budget >= trial.slot.budget or budget not in self.stage_budgets:
+            _logger.debug("intermediate metric of parameter %d names no smaller budget of the schedule (%r): "
+                          "not an observation", trial.parameter_id, data.get("value"))
+            return
+        self._add_observation(trial.slot.config_id, budget, self.settings.to_loss(value))
 
     def _on_final(self, trial: Trial, data, value: Optional[float]) -> None:
         if trial.final_seen:
@@ -435,6 +461,7 @@ class HyperJump(MsgDispatcherBase):
 
     def _observe(self, slot: Slot, loss: float) -> None:
         self._add_observation(slot.config_id, slot.budget, loss)
+        self.completed_budget[slot.config_id] = max(slot.budget, self.completed_budget.get(slot.config_id, 0))
         if slot.budget >= self.settings.R and (self.incumbent is None or loss < self.incumbent[0]):
             self.incumbent = (loss, slot.config_id)
             _logger.info("new incumbent: config %d %s, metric %g", slot.config_id, self.configs[slot.config_id],
@@ -465,12 +492,28 @@ class HyperJump(MsgDispatcherBase):
         self.parameter_of_slot[_slot_key(slot)] = parameter_id
         parameters = dict(self.configs[slot.config_id])
         parameters[BUDGET_KEY] = int(slot.budget)
+        if self.settings.pause_resume:
+            parameters[CONFIG_KEY] = self._config_key(slot.config_id)
+            parameters[RESUME_KEY] = int(self.completed_budget.get(slot.config_id, 0))
         self.send(CommandType.NewTrialJob, nni.dump({
             "parameter_id": parameter_id,
             "parameter_source": "algorithm",
             "parameters": _plain(parameters),
             "parameter_index": 0,
         }))
+
+
+def intermediate_budget(raw: Any) -> Optional[int]:
+    """The budget an intermediate metric says it belongs to: ``{"default": value, "budget": b}``."""
+    try:
+        value = nni.load(raw) if isinstance(raw, str) else raw
+    except Exception:
+        return None
+    budget = value.get("budget") if isinstance(value, dict) else None
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) \
+            or not float(budget).is_integer():
+        return None
+    return int(budget)
 
 
 def _audit_path() -> Optional[str]:

@@ -189,7 +189,7 @@ class Scheduler:
         self.policy = policy or SuccessiveHalving()
         self.hold_first_bracket = hold_first_bracket
         self.brackets: list[Bracket] = []
-        self._iteration_plans = iteration_plan(R, eta)
+        self.iteration_plans = iteration_plan(R, eta)
 
     # ---- brackets -------------------------------------------------------------
     @property
@@ -208,8 +208,8 @@ class Scheduler:
 
     def _open_bracket(self) -> Bracket:
         k = len(self.brackets)
-        per_iteration = len(self._iteration_plans)
-        plan = self._iteration_plans[k % per_iteration]
+        per_iteration = len(self.iteration_plans)
+        plan = self.iteration_plans[k % per_iteration]
         bracket = Bracket(bracket_id=k, iteration=k // per_iteration, s=len(plan) - 1, plan=plan)
         bracket.fill_stage(0, self.new_configs(bracket, plan[0].n))
         self.brackets.append(bracket)

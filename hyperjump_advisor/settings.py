@@ -30,6 +30,8 @@ class Settings:
     order_by_risk: bool = True
     rank_one_order: bool = False
     noise_std: float = 0.0
+    pause_resume: bool = True
+    opportunistic: bool = True
 
     @property
     def maximize(self) -> bool:
@@ -96,7 +98,7 @@ def parse_class_args(**class_args: Any) -> Settings:
                                     or not math.isfinite(best_metric)):
         raise ClassArgsError(f"classArgs.best_metric must be a finite number (the best attainable metric), "
                              f"got {best_metric!r}")
-    for flag in ("order_by_risk", "rank_one_order"):
+    for flag in ("order_by_risk", "rank_one_order", "pause_resume", "opportunistic"):
         if not isinstance(get(flag), bool):
             raise ClassArgsError(f"classArgs.{flag} must be true or false, got {get(flag)!r}")
     noise_std = get("noise_std")
@@ -117,4 +119,6 @@ def parse_class_args(**class_args: Any) -> Settings:
         order_by_risk=get("order_by_risk"),
         rank_one_order=get("rank_one_order"),
         noise_std=float(noise_std),
+        pause_resume=get("pause_resume"),
+        opportunistic=get("opportunistic"),
     )

@@ -138,17 +138,30 @@ def test_hyperband_one_worker_follows_the_iteration_plan(table):
 
 
 def test_one_worker_time_adds_up(table):
-    result = simulate(build("hyperband", table), table, time_limit=400)
+    result = simulate(build("hyperjump-no-jump", table), table, time_limit=400)
     trials = result["trials"]
     assert len(trials) > 20 and result["end_reason"] == "time_limit"
     for previous, trial in zip(trials, trials[1:]):
         assert trial["start"] == pytest.approx(previous["end"])
+    resumed = 0
     for trial in trials:
         assert trial["status"] == "SUCCEEDED"
+        full = table.lookup(trial["config"], LEVELS.index(trial["budget"])).time
+        if "resumed_from" in trial:  # pause-resume: a promoted config pays only for the extra budget
+            resumed += 1
+            full -= table.lookup(trial["config"], trial["resumed_from"]).time
+        assert trial["end"] - trial["start"] == pytest.approx(full)
+        assert trial["end"] <= 400
+    assert resumed > 5, "promoted configurations resume from the budget they completed"
+    assert result["unfinished"] and result["unfinished"][0]["start"] == pytest.approx(trials[-1]["end"])
+
+
+def test_plain_hyperband_pays_the_full_time_of_every_trial(table):
+    result = simulate(build("hyperband", table), table, time_limit=400)
+    for trial in result["trials"]:
+        assert "resumed_from" not in trial
         assert trial["end"] - trial["start"] == pytest.approx(table.lookup(trial["config"], LEVELS.index(
             trial["budget"])).time)
-        assert trial["end"] <= 400
-    assert result["unfinished"] and result["unfinished"][0]["start"] == pytest.approx(trials[-1]["end"])
 
 
 def test_several_workers_never_overdraw(table):

@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-periodical", action="store_true", help="deliver no PERIODICAL metrics")
     p.add_argument("--no-more", choices=("manager", "stop"), default="manager",
                    help="on NoMoreTrialJobs: keep requesting as NNI's manager does (default) or stop asking")
-    p.add_argument("--resume-key", default=None,
-                   help="pause-resume hook: the trial parameter naming the TRIAL_BUDGET a trial resumes from")
+    p.add_argument("--resume-key", default="HYPERJUMP_RESUME_FROM",
+                   help="the trial parameter naming the TRIAL_BUDGET a trial resumes from (pause-resume: such a "
+                        "trial costs only its extra time); '' turns it off")
     p.add_argument("--max-trials", type=int, default=100_000, help="safety stop per run")
     faults = p.add_argument_group("fault injection (deterministic under --fault-seed)")
     faults.add_argument("--fail-fraction", type=_fraction, default=0.0)
@@ -102,7 +103,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     config = SimConfig(workers=args.workers, time_limit=time_limit, charge_advisor_time=args.charge_advisor_time,
                        periodical=not args.no_periodical, faults=fault_config, no_more=args.no_more,
-                       resume_key=args.resume_key, max_trials=args.max_trials)
+                       resume_key=args.resume_key or None, max_trials=args.max_trials)
     class_args = dict(args.class_arg)
     seeds = [args.seed_offset + i for i in range(args.seeds)]
     specs = [advisors.get(name) for name in dict.fromkeys(args.advisor)]

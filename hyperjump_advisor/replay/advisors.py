@@ -103,12 +103,15 @@ def register_ours(name: str, class_args: dict, description: str,
 
 
 register_ours("hyperjump", {}, "this project's HyperJump advisor, default classArgs")
-register_ours("hyperband", {"threshold": 0, "random_fraction": 1},
-              "this project's advisor as plain Hyperband (threshold=0, random_fraction=1)")
+PLAIN_HYPERBAND = {"threshold": 0, "random_fraction": 1, "pause_resume": False, "opportunistic": False}
+register_ours("hyperband", PLAIN_HYPERBAND,
+              "this project's advisor as plain Hyperband (no jumps, random brackets, training from scratch)")
 # Ablations (paper Fig. 2f) and variants
 register_ours("hyperjump-no-jump", {"threshold": 0}, "HyperJump without jumps (warm start only)")
 register_ours("hyperjump-no-order", {"order_by_risk": False}, "HyperJump testing a stage in Hyperband's order")
 register_ours("hyperjump-no-warmstart", {"random_fraction": 1}, "HyperJump with uniformly random brackets")
+register_ours("hyperjump-no-resume", {"pause_resume": False, "opportunistic": False},
+              "HyperJump training every trial from scratch, learning only from final metrics")
 register_ours("hyperjump-rank1", {"rank_one_order": True},
               "HyperJump ordering a stage with the rank-one covariance update of pretend evaluations")
 

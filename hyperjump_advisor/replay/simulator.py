@@ -31,8 +31,9 @@ NewTrialJob or KillTrialJob; ``decision_ms`` lists their durations (report: medi
 With ``charge_advisor_time`` each call's duration is also added to the simulated clock
 (the manager waits for the advisor), which makes a run depend on the machine.
 
-Resume hook (pause-resume, not used yet): when ``resume_key`` is set and a NewTrialJob's
-parameters hold that key with a TRIAL_BUDGET the same configuration already completed,
+Pause-resume: when ``resume_key`` (default ``HYPERJUMP_RESUME_FROM``, which this project's advisor
+sends) is set and a NewTrialJob's parameters hold that key with a TRIAL_BUDGET the same
+configuration already completed,
 the trial costs only ``time(config, level) - time(config, resumed level)`` (floored at 0,
 as the reference implementation) and reports PERIODICAL metrics only above the resumed
 level. A resume from a level never completed costs the full time (counted).
@@ -100,7 +101,7 @@ class SimConfig:
     periodical: bool = True
     faults: Faults = field(default_factory=Faults)
     no_more: str = "manager"           # "manager" (keep asking, as NNI does) or "stop"
-    resume_key: Optional[str] = None   # pause-resume hook: the parameter naming the budget resumed from
+    resume_key: Optional[str] = "HYPERJUMP_RESUME_FROM"  # the parameter naming the budget a trial resumes from
     max_trials: int = 100_000
 
     def __post_init__(self):
@@ -294,7 +295,7 @@ class Simulator:
         parameters = payload.get("parameters") or {}
         parameters = parameters if isinstance(parameters, dict) else {}
         budget = parameters.get(BUDGET_KEY)
-        config = {k: _plain(v) for k, v in parameters.items() if k != BUDGET_KEY and k != self.cfg.resume_key}
+        config = {k: _plain(parameters[k]) for k in self.table.hyperparameters if k in parameters}
         level = self.budget_map.level(budget)
         row = self.table.lookup(config, level) if level is not None else None
         trial = SimTrial(index=len(self.trials), job_id=f"T{len(self.trials):05d}",
@@ -330,7 +331,7 @@ class Simulator:
     def _resumed_level(self, trial: SimTrial, parameters: dict) -> Optional[int]:
         """Pause-resume hook: the level this trial continues from, or None (trains from scratch)."""
         key = self.cfg.resume_key
-        if key is None or parameters.get(key) is None:
+        if key is None or not parameters.get(key):  # absent, or 0: nothing to resume from
             return None
         level = self.budget_map.level(parameters[key])
         done = self.completed_levels.get(self.table.key(trial.config))
