@@ -15,9 +15,15 @@ Run by hand (``python mnist.py --epochs 3``) NNI 3.0's standalone mode returns
 ``{}`` as parameters, so the defaults below and ``--epochs`` are used and the
 reports are only logged.
 
-Everything that a later pause/resume would need to save is in
+Pause-resume: when the advisor adds ``HYPERJUMP_CONFIG_KEY`` (HyperJump
+with ``pause_resume: true``, the default), the trial loads the latest
+checkpoint of its configuration (:mod:`hyperjump_advisor.trial`), prints
+``resumed from epoch N`` or ``training from scratch``, trains only the
+missing epochs (reporting only those) and saves a checkpoint after every
+epoch, so a killed trial loses at most one epoch. A checkpoint holds
 :class:`TrainingState` (the fitted model, which also owns its random state,
-and the number of epochs done); ``train`` continues from a given state.
+the epochs done and their accuracies), so a resumed run is identical to an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -39,6 +45,15 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # so `import mnist` works from anywhere
     sys.path.insert(0, _HERE)
 from data import Dataset, load_dataset  # noqa: E402
+
+try:
+    from hyperjump_advisor.trial import Checkpoint, is_reserved_key
+except ImportError:  # a checkout without `pip install -e .`: use the repository's package
+    _REPO = Path(_HERE).parents[1]
+    if not (_REPO / "hyperjump_advisor" / "trial.py").is_file():
+        raise
+    sys.path.append(str(_REPO))
+    from hyperjump_advisor.trial import Checkpoint, is_reserved_key
 
 #: Key that Hyperband-style advisors (NNI Hyperband, HyperJump) add to the
 #: parameters: the number of epochs this trial should train.
@@ -94,12 +109,16 @@ def resolve_params(raw: Optional[Mapping[str, Any]]) -> tuple[dict, Optional[int
     (defaults filled in, types checked); ``budget`` is the parsed
     ``TRIAL_BUDGET`` or ``None``; ``ignored`` lists the unknown keys
     (e.g. bookkeeping keys added by newer advisors), which are dropped.
+    HyperJump's own ``HYPERJUMP_*`` keys are dropped silently (they drive
+    pause-resume, see :func:`run_trial`) and never reach the model.
     """
     raw = dict(raw or {})
     budget = parse_budget(raw.pop(BUDGET_KEY)) if BUDGET_KEY in raw else None
     params = dict(DEFAULT_PARAMS)
     ignored = []
     for key, value in raw.items():
+        if is_reserved_key(key):
+            continue
         if key not in DEFAULT_PARAMS:
             ignored.append(key)
             continue
@@ -126,7 +145,7 @@ def resolve_params(raw: Optional[Mapping[str, Any]]) -> tuple[dict, Optional[int
 
 @dataclass
 class TrainingState:
-    """All mutable training state; a future pause/resume saves/loads this.
+    """All mutable training state; pause-resume saves/loads this (see :func:`state_to_checkpoint`).
 
     ``model`` owns its ``numpy.random.RandomState`` (weight init + per-epoch
     shuffling), so the state is complete without a separate RNG.
@@ -179,6 +198,7 @@ def train(
     state: Optional[TrainingState] = None,
     seed: int = 0,
     log: Callable[[str], None] = print,
+    on_epoch: Optional[Callable[[TrainingState], None]] = None,
 ) -> TrainingState:
     """Train until ``epochs`` epochs are done in total and report.
 
@@ -186,7 +206,9 @@ def train(
     epoch ``report_intermediate({"default": acc, "budget": epochs_done})`` is
     called; at the end ``report_final(acc)`` with the last validation
     accuracy. Pass ``state`` to continue a previous run (its ``epochs_done``
-    counts towards ``epochs``). Returns the final state.
+    counts towards ``epochs``; only the epochs trained here are reported).
+    ``on_epoch(state)`` is called after each epoch, before its report (e.g.
+    to save a checkpoint). Returns the final state.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -200,11 +222,122 @@ def train(
         state.val_accuracies.append(acc)
         log(f"epoch {state.epochs_done}/{epochs}: val_accuracy={acc:.4f} "
             f"loss={state.model.loss_:.4f} ({time.perf_counter() - t0:.3f}s)")
+        if on_epoch is not None:
+            on_epoch(state)
         report_intermediate({"default": acc, "budget": state.epochs_done})
     if acc is None:  # resumed state that had no recorded accuracy
         acc = evaluate(state.model, data.X_val, data.y_val)
     report_final(float(acc))
     return state
+
+# ---------------------------------------------------------------------------
+# Pause-resume (checkpoints through hyperjump_advisor.trial)
+# ---------------------------------------------------------------------------
+
+_CHECKPOINT_FORMAT = 1
+
+
+def state_to_checkpoint(state: TrainingState, params: Mapping[str, Any], data: Dataset, seed: int) -> dict:
+    """What is pickled: plain containers and the sklearn model, so a checkpoint
+    written by ``python mnist.py`` (class in ``__main__``) loads in ``import mnist``
+    and vice versa. ``params``/``data``/``seed`` are kept to refuse a mismatch."""
+    return {
+        "format": _CHECKPOINT_FORMAT,
+        "model": state.model,
+        "epochs_done": state.epochs_done,
+        "val_accuracies": list(state.val_accuracies),
+        "params": dict(params),
+        "data": data.describe(),
+        "seed": seed,
+    }
+
+
+def state_from_checkpoint(saved: Any, epochs: int, params: Mapping[str, Any], data: Dataset,
+                          seed: int) -> tuple[Optional[TrainingState], str]:
+    """``(state, "")`` if ``saved`` is a usable checkpoint at ``epochs`` epochs of
+    this run, else ``(None, why_not)``."""
+    if not isinstance(saved, dict) or saved.get("format") != _CHECKPOINT_FORMAT:
+        return None, "not a checkpoint of this trial script"
+    model = saved.get("model")
+    if not isinstance(model, MLPClassifier):
+        return None, "no MLPClassifier in it"
+    if saved.get("epochs_done") != epochs or len(saved.get("val_accuracies", ())) != epochs:
+        return None, f"it holds {saved.get('epochs_done')!r} epochs, its file name says {epochs}"
+    if saved.get("params") != dict(params):
+        return None, f"saved with other hyperparameters {saved.get('params')}"
+    if saved.get("data") != data.describe():
+        return None, f"saved with another data set ({saved.get('data')})"
+    if saved.get("seed") != seed:
+        return None, f"saved with --seed {saved.get('seed')}"
+    if getattr(model, "n_features_in_", None) != data.X_train.shape[1]:
+        return None, "model input size differs from the data"
+    return TrainingState(model=model, epochs_done=epochs,
+                         val_accuracies=[float(a) for a in saved["val_accuracies"]]), ""
+
+
+@dataclass
+class TrialResult:
+    state: TrainingState
+    params: dict
+    epochs: int              # epochs to reach (TRIAL_BUDGET or --epochs)
+    start_epoch: int         # epochs already done by the loaded checkpoint (0: from scratch)
+    epochs_trained: int      # epochs trained by this trial
+    checkpoint: Checkpoint
+    save_seconds: float = 0.0  # total time spent writing checkpoints
+    saves: int = 0
+
+
+def run_trial(
+    raw: Optional[Mapping[str, Any]],
+    data: Dataset,
+    report_intermediate: ReportIntermediate,
+    report_final: ReportFinal,
+    *,
+    default_epochs: int = 3,
+    seed: int = 0,
+    checkpoint_folder: Optional[Any] = None,
+    log: Callable[[str], None] = print,
+) -> TrialResult:
+    """One trial with pause-resume: resume from the configuration's latest
+    checkpoint (if the advisor sent ``HYPERJUMP_CONFIG_KEY``), train up to
+    ``TRIAL_BUDGET`` (else ``default_epochs``) epochs, reporting only the
+    epochs trained here, and save a checkpoint after every epoch.
+
+    ``checkpoint_folder`` defaults to :func:`hyperjump_advisor.trial.checkpoint_dir`
+    (``$HYPERJUMP_CHECKPOINT_DIR`` or ``~/.cache/hyperjump-advisor/<experiment id>``).
+    """
+    params, budget, _ = resolve_params(raw)
+    epochs = budget if budget is not None else int(default_epochs)
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    ckpt = Checkpoint.for_trial(raw, folder=checkpoint_folder, max_budget=epochs)
+
+    state = None
+    start, saved = ckpt.load()
+    if saved is not None:
+        state, problem = state_from_checkpoint(saved, start, params, data, seed)
+        if state is None:
+            log(f"checkpoint {ckpt.path(start)} not used: {problem}")
+            start = 0
+    if state is not None:
+        note = "" if ckpt.resume_from == start else f"; the advisor expected epoch {ckpt.resume_from}"
+        log(f"resumed from epoch {start} ({ckpt.path(start)}{note})")
+    else:
+        log("training from scratch" + ("" if ckpt.enabled else " (no HYPERJUMP_CONFIG_KEY: pause-resume off)"))
+
+    result = TrialResult(state=None, params=params, epochs=epochs, start_epoch=start,  # type: ignore[arg-type]
+                         epochs_trained=0, checkpoint=ckpt)
+
+    def save(st: TrainingState) -> None:
+        t0 = time.perf_counter()
+        ckpt.save(st.epochs_done, state_to_checkpoint(st, params, data, seed))
+        result.save_seconds += time.perf_counter() - t0
+        result.saves += 1
+
+    result.state = train(params, epochs, data, report_intermediate, report_final, state=state, seed=seed,
+                         log=log, on_epoch=save if ckpt.enabled else None)
+    result.epochs_trained = result.state.epochs_done - start
+    return result
 
 
 # ---------------------------------------------------------------------------
@@ -255,12 +388,17 @@ def main(argv=None) -> int:
                         val_size=args.val_size, log=lambda m: print(m, flush=True))
     print(data.describe(), flush=True)
 
-    state = train(params, epochs, data,
-                  report_intermediate=nni.report_intermediate_result,
-                  report_final=nni.report_final_result,
-                  seed=args.seed,
-                  log=lambda m: print(m, flush=True))
-    print(f"Final val_accuracy={state.val_accuracies[-1]:.4f} after {state.epochs_done} epochs", flush=True)
+    result = run_trial(raw, data,
+                       report_intermediate=nni.report_intermediate_result,
+                       report_final=nni.report_final_result,
+                       default_epochs=epochs, seed=args.seed,
+                       log=lambda m: print(m, flush=True))
+    state = result.state
+    print(f"Final val_accuracy={state.val_accuracies[-1]:.4f} after {state.epochs_done} epochs "
+          f"({result.epochs_trained} trained in this trial)", flush=True)
+    if result.saves:
+        print(f"Checkpoints: {result.saves} saved in {result.save_seconds:.3f}s "
+              f"({result.checkpoint.folder})", flush=True)
     if data.X_test is not None:
         test_acc = evaluate(state.model, data.X_test, data.y_test)
         print(f"Test accuracy (t10k, for information only, not reported): {test_acc:.4f}", flush=True)
