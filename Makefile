@@ -28,8 +28,13 @@ demo: register
 
 bench: register
 	$(PY) -m pip install --quiet -e ".[bench]"
-	$(PY) benchmarks/bench_model.py
-	$(PY) benchmarks/run_bench.py --jobs 2
+	mkdir -p bench-results
+	$(PY) benchmarks/bench_model.py | tee bench-results/model.md
+	$(PY) benchmarks/bench_decision.py | tee bench-results/decision.md
+	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/standard
+	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/ablation --workers 1 8 \
+	    --advisors hyperjump hyperjump-no-jump hyperjump-no-order hyperjump-no-warmstart \
+	    hyperjump-no-resume hyperjump-rank1 hyperband
 
 clean:
 	rm -rf $(VENV) bench-results

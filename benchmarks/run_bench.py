@@ -39,8 +39,10 @@ from hyperjump_advisor.replay.simulator import SimConfig, run_many  # noqa: E402
 from hyperjump_advisor.replay.tables import auto_time_limit, load_table, resolve_R_eta  # noqa: E402
 
 TABLES = ["hyperjump:cnn", "hyperjump:cnn_time3", "hyperjump:mnist_epochs", "hyperjump:unet"]
-WORKERS = [1, 8]
+WORKERS = [1, 8, 32]
 ADVISORS = ["hyperjump", "hyperband", "nni-hyperband", "nni-bohb", "random"]
+ABLATIONS = ["hyperjump", "hyperjump-no-jump", "hyperjump-no-order", "hyperjump-no-warmstart", "hyperjump-no-resume",
+             "hyperjump-rank1", "hyperband"]
 
 
 def folder_name(table: str, workers: int) -> str:
