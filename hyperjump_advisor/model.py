@@ -333,11 +333,7 @@ class MultiFidelityGP:
         that is queried again as observations arrive (the configs of a stage): ``L^{-1} K(Z, X)`` is
         kept per X and extended by the new rows of the Cholesky factor; it is rebuilt only after a
         full factorisation (refit or trim)."""
-        budgets = [float(b) for b in budgets]
-        if not budgets:
-            raise ValueError("budgets must not be empty")
-        X, _ = self._query(X, budgets[0])
-        self._check_budget(np.asarray(budgets))
+        X, budgets = self._query_budgets(X, budgets)
         with _blas_threads(self.blas_threads):
             self._fit()
             WA, WB = self._stage_solve(X)
@@ -380,11 +376,7 @@ class MultiFidelityGP:
         Returns ``means[h]`` (m,) at ``budgets[h]`` and ``cross_cov[h]`` (m, m) with
         ``cross_cov[h][i, c] = Cov(f(x_i, budgets[h]), f(x_c, budgets[0]))`` (latent loss).
         """
-        budgets = [float(b) for b in budgets]
-        if not budgets:
-            raise ValueError("budgets must not be empty")
-        X, _ = self._query(X, budgets[0])
-        self._check_budget(np.asarray(budgets))
+        X, budgets = self._query_budgets(X, budgets)
         with _blas_threads(self.blas_threads):
             self._fit()
             return self._predict_joint(X, budgets)
@@ -668,6 +660,14 @@ class MultiFidelityGP:
     def _check_budget(self, b: np.ndarray) -> None:
         if not np.all(np.isfinite(b)) or np.any(b < -1e-9) or np.any(b > 1 + 1e-9):
             raise ValueError(f"normalised budgets must lie in [0, 1], got {b!r}")
+
+    def _query_budgets(self, X: np.ndarray, budgets: list[float]) -> tuple[np.ndarray, list[float]]:
+        budgets = [float(b) for b in budgets]
+        if not budgets:
+            raise ValueError("budgets must not be empty")
+        X, _ = self._query(X, budgets[0])
+        self._check_budget(np.asarray(budgets))
+        return X, budgets
 
     def _query(self, X: np.ndarray, budget: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         X = np.atleast_2d(np.asarray(X, dtype=float))
