@@ -107,7 +107,7 @@ class HyperJump(MsgDispatcherBase):
         self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}
         self.completed_budget: dict[int, int] = {}  # config_id -> largest budget with a final result
 
-    # ---- construction hooks (the risk engine overrides these) ---------------------
+    # ---- brackets, configurations, model --------------------------------------------
     def _make_scheduler(self) -> Scheduler:
         s = self.settings
         # Paper Sec. 3.4: while the first bracket runs, idle workers wait for it (the first incumbent comes
@@ -185,14 +185,15 @@ class HyperJump(MsgDispatcherBase):
 
     def _audit(self, record: dict) -> None:
         """One JSON line per audited risk evaluation, with the parameter ids behind each config id."""
+        if self.audit_path is None:
+            return
         runs = {}
         for parameter_id, trial in self.trials.items():
             runs.setdefault(trial.slot.config_id, []).append(parameter_id)
         for key in ("kept", "discarded"):
             record[f"{key}_parameter_ids"] = {str(c): runs.get(c, []) for c in record[f"{key}_config_ids"]}
-        if self.audit_path is not None:
-            with open(self.audit_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+        with open(self.audit_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
 
     # ---- one queue, errors reported -------------------------------------------------
     def enqueue_command(self, command, data):
