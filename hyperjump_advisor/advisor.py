@@ -113,7 +113,7 @@ class HyperJump(MsgDispatcherBase):
         # Paper Sec. 3.4: while the first bracket runs, idle workers wait for it (the first incumbent comes
         # sooner) instead of opening more brackets; plain Hyperband (threshold 0) keeps NNI's behaviour.
         return Scheduler(s.R, s.eta, s.exec_mode, new_configs=self._sample_configs,
-                         hold_first_bracket=s.jumping)
+                         hold_first_bracket=s.jumping and s.hold_first_bracket)
 
     def _sample_configs(self, bracket: Bracket, n: int) -> list[int]:
         if self.space is None:

@@ -32,6 +32,7 @@ class Settings:
     noise_std: float = 0.0
     pause_resume: bool = True
     opportunistic: bool = True
+    hold_first_bracket: bool = True
 
     @property
     def maximize(self) -> bool:
@@ -98,7 +99,7 @@ def parse_class_args(**class_args: Any) -> Settings:
                                     or not math.isfinite(best_metric)):
         raise ClassArgsError(f"classArgs.best_metric must be a finite number (the best attainable metric), "
                              f"got {best_metric!r}")
-    for flag in ("order_by_risk", "rank_one_order", "pause_resume", "opportunistic"):
+    for flag in ("order_by_risk", "rank_one_order", "pause_resume", "opportunistic", "hold_first_bracket"):
         if not isinstance(get(flag), bool):
             raise ClassArgsError(f"classArgs.{flag} must be true or false, got {get(flag)!r}")
     noise_std = get("noise_std")
@@ -121,4 +122,5 @@ def parse_class_args(**class_args: Any) -> Settings:
         noise_std=float(noise_std),
         pause_resume=get("pause_resume"),
         opportunistic=get("opportunistic"),
+        hold_first_bracket=get("hold_first_bracket"),
     )

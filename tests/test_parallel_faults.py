@@ -61,3 +61,10 @@ def test_faults_never_stall_and_every_result_counts_once(seed):
             assert len(finals) == 1, "a duplicated or late final metric is used once"
     # the stages went on: results at the top budget despite 30% failures
     assert result["incumbent"]
+
+
+def test_without_the_hold_idle_workers_open_brackets_during_the_first_one():
+    advisor, result, _ = replay(8, seed=3, iterations=3, hold_first_bracket=False)
+    held_until = first_bracket_end(advisor, result)
+    first_ids = {pid for pid, t in advisor.trials.items() if t.slot.bracket_id == 0}
+    assert min(t["start"] for t in result["trials"] if t["parameter_id"] not in first_ids) < held_until
