@@ -32,7 +32,7 @@ class Settings:
     noise_std: float = 0.0
     pause_resume: bool = True
     opportunistic: bool = True
-    hold_first_bracket: bool = True
+    hold_first_bracket: bool = False
 
     @property
     def maximize(self) -> bool:

@@ -23,8 +23,8 @@ def first_bracket_end(advisor, result):
 
 
 @pytest.mark.parametrize("workers", [8, 32])
-def test_no_worker_idles_while_work_exists(workers):
-    advisor, result, limit = replay(workers, seed=3, iterations=3)
+def test_no_worker_idles_while_work_exists_beyond_the_first_bracket_hold(workers):
+    advisor, result, limit = replay(workers, seed=3, iterations=3, hold_first_bracket=True)
     assert result["error"] is None and result["queued_trials"] == 0 and result["end_reason"] == "time_limit"
     started = result["trials"] + result["unfinished"]
     starts = {round(t["start"], 9) for t in started}
@@ -63,8 +63,15 @@ def test_faults_never_stall_and_every_result_counts_once(seed):
     assert result["incumbent"]
 
 
-def test_without_the_hold_idle_workers_open_brackets_during_the_first_one():
-    advisor, result, _ = replay(8, seed=3, iterations=3, hold_first_bracket=False)
-    held_until = first_bracket_end(advisor, result)
+@pytest.mark.parametrize("workers", [8, 32])
+def test_by_default_no_worker_ever_idles(workers):
+    advisor, result, _ = replay(workers, seed=3, iterations=2)
+    assert result["error"] is None and result["queued_trials"] == 0
+    started = result["trials"] + result["unfinished"]
+    starts = {round(t["start"], 9) for t in started}
+    assert len(result["trials"]) > 3 * workers
+    for t in result["trials"]:
+        assert round(t["end"], 9) in starts, f"a worker freed at {t['end']:.1f} s stayed idle"
     first_ids = {pid for pid, t in advisor.trials.items() if t.slot.bracket_id == 0}
-    assert min(t["start"] for t in result["trials"] if t["parameter_id"] not in first_ids) < held_until
+    assert min(t["start"] for t in result["trials"] if t["parameter_id"] not in first_ids) < \
+        first_bracket_end(advisor, result), "idle workers opened brackets while the first one ran"

@@ -112,8 +112,8 @@ register_ours("hyperjump-no-order", {"order_by_risk": False}, "HyperJump testing
 register_ours("hyperjump-no-warmstart", {"random_fraction": 1}, "HyperJump with uniformly random brackets")
 register_ours("hyperjump-no-resume", {"pause_resume": False, "opportunistic": False},
               "HyperJump training every trial from scratch, learning only from final metrics")
-register_ours("hyperjump-no-hold", {"hold_first_bracket": False},
-              "HyperJump opening new brackets on idle workers during the first bracket too")
+register_ours("hyperjump-hold", {"hold_first_bracket": True},
+              "HyperJump with the paper's rule: no second bracket while the first one runs")
 register_ours("hyperjump-rank1", {"rank_one_order": True},
               "HyperJump ordering a stage with the rank-one covariance update of pretend evaluations")
 
