@@ -385,3 +385,22 @@ def test_config_matches_nni_schema():
     algo = canon.tuner
     assert algo.name == "HyperJump"
     assert algo.class_args == {"R": 27, "eta": 3, "optimize_mode": "maximize", "exec_mode": "parallelism"}
+
+
+def test_without_hyperjump_advisor_the_trial_trains_from_scratch(tmp_path):
+    """A remote host gets only the example folder: the trial must still run, without pause-resume."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    example = Path(__file__).resolve().parents[1] / "examples" / "mnist-hyperjump"
+    alone = tmp_path / "mnist-hyperjump"
+    shutil.copytree(example, alone, ignore=shutil.ignore_patterns("__pycache__"))
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "hyperjump_advisor.py").write_text("raise ImportError('not installed on this host')\n")
+    env = dict(__import__("os").environ, PYTHONPATH=str(blocker))
+    out = subprocess.run([sys.executable, str(alone / "mnist.py"), "--epochs", "2"], capture_output=True,
+                         text=True, timeout=120, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "pause-resume off" in out.stdout

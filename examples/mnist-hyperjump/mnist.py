@@ -48,12 +48,30 @@ from data import Dataset, load_dataset  # noqa: E402
 
 try:
     from hyperjump_advisor.trial import Checkpoint, is_reserved_key
-except ImportError:  # a checkout without `pip install -e .`: use the repository's package
+except ImportError:
     _REPO = Path(_HERE).parents[1]
-    if not (_REPO / "hyperjump_advisor" / "trial.py").is_file():
-        raise
-    sys.path.append(str(_REPO))
-    from hyperjump_advisor.trial import Checkpoint, is_reserved_key
+    if (_REPO / "hyperjump_advisor" / "trial.py").is_file():  # a checkout without `pip install -e .`
+        sys.path.append(str(_REPO))
+        from hyperjump_advisor.trial import Checkpoint, is_reserved_key
+    else:  # e.g. a remote host with only this folder uploaded: the trial runs, without pause-resume
+        Checkpoint = None
+
+        def is_reserved_key(key: str) -> bool:
+            return key == "TRIAL_BUDGET" or key.startswith("HYPERJUMP_")
+
+
+class _NoCheckpoint:
+    """Stands in for hyperjump_advisor.trial.Checkpoint where that package is not installed."""
+    enabled, resume_from, folder = False, 0, None
+
+    def load(self):
+        return 0, None
+
+    def save(self, budget, state):
+        return None
+
+    def path(self, budget):
+        return None
 
 #: Key that Hyperband-style advisors (NNI Hyperband, HyperJump) add to the
 #: parameters: the number of epochs this trial should train.
@@ -310,7 +328,11 @@ def run_trial(
     epochs = budget if budget is not None else int(default_epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    ckpt = Checkpoint.for_trial(raw, folder=checkpoint_folder, max_budget=epochs)
+    if Checkpoint is None:
+        log("hyperjump_advisor is not installed on this machine: pause-resume off")
+        ckpt = _NoCheckpoint()
+    else:
+        ckpt = Checkpoint.for_trial(raw, folder=checkpoint_folder, max_budget=epochs)
 
     state = None
     start, saved = ckpt.load()
