@@ -277,7 +277,7 @@ class HyperJump(MsgDispatcherBase):
             metric = parse_metric(item.get("value")) if isinstance(item, dict) else None
             if not isinstance(params, dict) or metric is None or not isinstance(params.get(BUDGET_KEY), (int, float)):
                 continue
-            config = {k: v for k, v in params.items() if k != BUDGET_KEY}
+            config = {k: v for k, v in params.items() if k not in (BUDGET_KEY, CONFIG_KEY, RESUME_KEY)}
             try:
                 encoded = self.space.encode(config)
             except Exception:

@@ -108,9 +108,10 @@ def test_a_missing_state_file_warns_and_imported_results_only_teach_the_model(ch
     with caplog.at_level(logging.WARNING, logger="hyperjump_advisor"):
         advisor = resumed()
     assert "no HyperJump state" in caplog.text
-    advisor.process_command(C.ImportData, [{"parameter": {"x": 0.25, "TRIAL_BUDGET": 3}, "value": 0.8},
+    advisor.process_command(C.ImportData, [{"parameter": {"x": 0.25, "TRIAL_BUDGET": 3, "HYPERJUMP_RESUME_FROM": 1,
+                                                          "HYPERJUMP_CONFIG_KEY": "c0-abc"}, "value": 0.8},
                                            {"parameter": {"x": 2.0, "TRIAL_BUDGET": 1}, "value": "bad"}])
-    assert advisor.observations == [(0, 3, -0.8)]
+    assert advisor.observations == [(0, 3, -0.8)] and advisor.configs == [{"x": 0.25}]
     assert advisor.scheduler.brackets == []
 
 
