@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
@@ -54,7 +54,6 @@ class Trial:
     final_seen: bool = False
     ended: bool = False
     killed_by_us: bool = False
-    intermediate: list = field(default_factory=list)
 
 
 def parse_metric(raw: Any) -> Optional[float]:
@@ -425,7 +424,6 @@ class HyperJump(MsgDispatcherBase):
             _logger.debug("non-numeric intermediate metric from %s ignored: %r", data.get("trial_job_id"),
                           data.get("value"))
             return
-        trial.intermediate.append(value)
         if not self.settings.opportunistic or trial.killed_by_us:
             return
         budget = intermediate_budget(data.get("value"))

@@ -1,5 +1,4 @@
 """nnictl stop in the middle of a bracket, nnictl resume, and the advisor carries on where it was."""
-import os
 import subprocess
 import sys
 import time

@@ -9,7 +9,7 @@ from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end
 from hyperjump_advisor.replay import advisors
 from hyperjump_advisor.replay.simulator import SimConfig, run_one
 from hyperjump_advisor.replay.tables import auto_time_limit, load_table, resolve_R_eta
-from hyperjump_advisor.schedule import SlotStatus, iteration_plan
+from hyperjump_advisor.schedule import iteration_plan
 
 SPACE = {"a": {"_type": "uniform", "_value": [0.0, 1.0]}, "b": {"_type": "uniform", "_value": [0.0, 1.0]}}
 

@@ -17,7 +17,6 @@ Linux; the server does not start or does not accept the test key).
 """
 import importlib.util
 import json
-import os
 import socket
 import sys
 import time

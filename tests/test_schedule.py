@@ -4,7 +4,7 @@ import math
 import pytest
 from nni.algorithms.hpo.hyperband_advisor import Bracket as NNIBracket
 
-from hyperjump_advisor.schedule import (ExecMode, Scheduler, SlotStatus, bracket_plan, iteration_plan,
+from hyperjump_advisor.schedule import (ExecMode, Scheduler, SlotStatus, iteration_plan,
                                         max_bracket_index)
 
 # Li et al., "Hyperband", JMLR 2018, Table 1 (R=81, eta=3): (n_i, r_i) per bracket s, rounds i.

@@ -6,7 +6,7 @@ from scipy.stats import kstest
 from hyperjump_advisor import HyperJump
 from hyperjump_advisor.inprocess import build_offline
 from hyperjump_advisor.warmstart import expected_improvement, split_random_and_model, top_distinct
-from test_jumping import SPACE, error_rate, run_serial
+from test_jumping import error_rate, run_serial
 
 
 def test_expected_improvement_matches_monte_carlo():
