@@ -69,10 +69,6 @@ class Slot:
     def finished(self) -> bool:
         return self.status in (SlotStatus.DONE, SlotStatus.FAILED, SlotStatus.SKIPPED)
 
-    @property
-    def ranking_loss(self) -> float:
-        return self.loss if self.status is SlotStatus.DONE else math.inf
-
 
 @dataclass
 class Bracket:
@@ -97,10 +93,6 @@ class Bracket:
     @property
     def finished(self) -> bool:
         return self.stage >= len(self.plan)
-
-    @property
-    def is_last_stage(self) -> bool:
-        return self.stage == len(self.plan) - 1
 
     def pending(self) -> list[Slot]:
         return [] if self.finished else [x for x in self.current if x.status is SlotStatus.PENDING]

@@ -119,10 +119,6 @@ class Parameter:
             return len(self.args)
         return 1
 
-    @property
-    def is_discrete(self) -> bool:
-        return self.type in ("choice", "randint") or self.type.startswith("q")
-
     # ---- sampling ---------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Any:
         t, a = self.type, self.args
@@ -225,7 +221,6 @@ class SearchSpace:
         self.parameters = [Parameter.from_spec(str(name), s) for name, s in spec.items()]
         self.n_params = len(self.parameters)
         self.n_dims = sum(p.width for p in self.parameters)
-        self.is_discrete = all(p.is_discrete for p in self.parameters)
 
     def sample(self, rng: np.random.Generator) -> dict:
         return {p.name: p.sample(rng) for p in self.parameters}
