@@ -142,6 +142,25 @@ def save(case: Case, trace: list) -> Path:
     return path
 
 
+def replay_inputs(case: Case, trace: list) -> list:
+    """Feed the recorded inputs to a fresh advisor (open loop) and return the trace it produces.
+
+    Open loop keeps the check about the advisor alone: a change to the replay simulator
+    (timing, cost rules) cannot make it fail."""
+    from nni.runtime.tuner_command_channel import CommandType
+
+    table = table_of(case)
+    budget_map = resolve_R_eta(table)
+    advisor = advisors.get("hyperjump").build(R=budget_map.R, eta=budget_map.eta, seed=case.seed,
+                                              class_args=dict(case.class_args))
+    produced: list = []
+    tracer = _Tracer(advisor, produced)
+    for step in trace:
+        if step[0] == "in":
+            tracer.process_command(CommandType[step[1]], step[2])
+    return produced
+
+
 def first_difference(expected: list, actual: list) -> Optional[str]:
     for i, (e, a) in enumerate(zip(expected, actual)):
         if e != a:

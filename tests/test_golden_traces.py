@@ -11,7 +11,7 @@ def check(case):
     if not golden.shared_available(case):
         pytest.skip(f"{case.table} needs ../shared/benchmarks/hyperjump-tables beside the repository")
     expected = golden.load(case)
-    difference = golden.first_difference(expected, golden.record(case))
+    difference = golden.first_difference(expected, golden.replay_inputs(case, expected))
     assert difference is None, f"{case.name} diverged from its golden trace at {difference}"
 
 
