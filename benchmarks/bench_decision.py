@@ -43,7 +43,7 @@ def warmed_advisor(n_obs: int, seed: int):
     budgets = rng.choice([1, 3, 9, 27, 81], size=n_obs)
     losses = [loss(dict(zip("abcd", x)), b) for x, b in zip(X, budgets)]
     advisor.model.add_observations(X, budgets / R, np.array(losses))
-    advisor.incumbent = (float(np.min(np.array(losses)[budgets == R])), 0)
+    advisor.engine.evidence.incumbent = (float(np.min(np.array(losses)[budgets == R])), 0)
     started = time.perf_counter()
     advisor.model.fit(force_hyperopt=True)
     return advisor, time.perf_counter() - started
@@ -51,12 +51,12 @@ def warmed_advisor(n_obs: int, seed: int):
 
 def stage_of_81(advisor):
     """Bracket 0's first stage (81 configurations at budget 1), opened without letting the policy act."""
-    policy, advisor.scheduler.policy = advisor.scheduler.policy, None
+    policy, advisor.engine.scheduler.policy = advisor.engine.scheduler.policy, None
     from hyperjump_advisor.schedule import SuccessiveHalving
-    advisor.scheduler.policy = SuccessiveHalving()
-    advisor.scheduler.next_slot()
-    advisor.scheduler.policy = policy
-    bracket = advisor.scheduler.brackets[0]
+    advisor.engine.scheduler.policy = SuccessiveHalving()
+    advisor.engine.scheduler.next_slot()
+    advisor.engine.scheduler.policy = policy
+    bracket = advisor.engine.scheduler.brackets[0]
     for slot in bracket.current:
         slot.status = SlotStatus.PENDING
     return bracket
@@ -69,10 +69,10 @@ def measure(n_obs: int, repeats: int, seed: int = 0) -> tuple[list[float], float
     (with one more tested configuration each time)."""
     advisor, refit = warmed_advisor(n_obs, seed)
     bracket = stage_of_81(advisor)
-    policy = advisor.scheduler.policy
+    policy = advisor.engine.scheduler.policy
     times, jumps = [], 0
     for slot in bracket.current[:repeats]:
-        p = dict(advisor.configs[slot.config_id], TRIAL_BUDGET=slot.budget)
+        p = dict(advisor.engine.searcher.configs[slot.config_id], TRIAL_BUDGET=slot.budget)
         value = loss(p, slot.budget)
         started = time.process_time()
         slot.status, slot.loss = SlotStatus.DONE, value

@@ -44,17 +44,13 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
+from .keys import BUDGET_KEY, CONFIG_KEY, RESUME_KEY  # noqa: F401  (re-exported for trial code)
+
 __all__ = [
     "BUDGET_KEY", "CONFIG_KEY", "RESUME_KEY", "ENV_CHECKPOINT_DIR",
     "Checkpoint", "checkpoint_dir", "hyperparameters", "is_reserved_key",
 ]
 
-#: Parameter key naming the configuration (added by the advisor).
-CONFIG_KEY = "HYPERJUMP_CONFIG_KEY"
-#: Parameter key with the largest budget already completed (informational).
-RESUME_KEY = "HYPERJUMP_RESUME_FROM"
-#: Parameter key with the budget (epochs) this trial must reach.
-BUDGET_KEY = "TRIAL_BUDGET"
 #: Environment variable overriding the checkpoint folder.
 ENV_CHECKPOINT_DIR = "HYPERJUMP_CHECKPOINT_DIR"
 

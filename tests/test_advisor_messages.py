@@ -49,14 +49,14 @@ def test_unused_requests_are_kept_as_credit_until_work_appears():
     advisor.process_command(C.RequestTrialJobs, 20)
     first = new_trials(advisor)
     assert len(first) == 9, "serial: only the first stage of the first bracket exists"
-    assert advisor.credit == 11
+    assert advisor.engine.credit == 11
     for t in first:
         succeed(advisor, t, t["parameters"]["x"])
     promoted = new_trials(advisor)[9:]
     best3 = sorted(first, key=lambda t: -t["parameters"]["x"])[:3]
     assert [p["parameters"]["x"] for p in promoted] == [b["parameters"]["x"] for b in best3]
     assert all(p["parameters"]["TRIAL_BUDGET"] == 3 for p in promoted)
-    assert advisor.credit == 8, "promotions were sent from credit without new requests"
+    assert advisor.engine.credit == 8, "promotions were sent from credit without new requests"
 
 
 def test_minimize_promotes_the_smallest_metric():
@@ -93,7 +93,7 @@ def test_non_numeric_final_metrics_count_as_failed(value):
     advisor.process_command(C.RequestTrialJobs, 9)
     first = new_trials(advisor)
     succeed(advisor, first[0], value)
-    slot = advisor.trials[first[0]["parameter_id"]].slot
+    slot = advisor.engine.ledger.trials[first[0]["parameter_id"]].slot
     assert slot.status.value == "FAILED"
 
 
@@ -102,7 +102,7 @@ def test_dict_metrics_use_the_default_key():
     advisor.process_command(C.RequestTrialJobs, 9)
     t = new_trials(advisor)[0]
     succeed(advisor, t, {"default": 0.75, "loss": 3.0})
-    assert advisor.trials[t["parameter_id"]].slot.loss == -0.75
+    assert advisor.engine.ledger.trials[t["parameter_id"]].slot.loss == -0.75
 
 
 def test_final_metric_after_trial_end_is_still_used_while_the_stage_is_open():
@@ -125,7 +125,7 @@ def test_a_second_final_metric_and_a_second_trial_end_are_ignored():
     succeed(advisor, first[0], 0.1)
     advisor.process_command(C.ReportMetricData, metric_message(first[0]["parameter_id"], "job0", 0.99))
     advisor.process_command(C.TrialEnd, trial_end_message("job0", "SUCCEEDED", first[0]))
-    assert advisor.trials[first[0]["parameter_id"]].slot.loss == -0.1
+    assert advisor.engine.ledger.trials[first[0]["parameter_id"]].slot.loss == -0.1
 
 
 def test_trial_job_ids_map_to_parameters_through_metrics_not_hyper_params():
@@ -138,8 +138,8 @@ def test_trial_job_ids_map_to_parameters_through_metrics_not_hyper_params():
     advisor.process_command(C.ReportMetricData, metric_message(a["parameter_id"], "B", 0.2, "PERIODICAL"))
     advisor.process_command(C.TrialEnd, trial_end_message("A", "SUCCEEDED", a))
     advisor.process_command(C.TrialEnd, trial_end_message("B", "FAILED", b))
-    assert advisor.trials[b["parameter_id"]].slot.loss == -0.9
-    assert advisor.trials[a["parameter_id"]].slot.status.value == "FAILED"
+    assert advisor.engine.ledger.trials[b["parameter_id"]].slot.loss == -0.9
+    assert advisor.engine.ledger.trials[a["parameter_id"]].slot.status.value == "FAILED"
 
 
 def test_a_swapped_job_that_fails_silently_never_stalls_its_stage():
@@ -151,7 +151,7 @@ def test_a_swapped_job_that_fails_silently_never_stalls_its_stage():
     advisor.process_command(C.ReportMetricData, metric_message(b["parameter_id"], "A", 0.9))
     advisor.process_command(C.TrialEnd, trial_end_message("A", "SUCCEEDED", a))
     advisor.process_command(C.TrialEnd, trial_end_message("B", "FAILED", b))  # hyper_params say b: claimed by A
-    assert advisor.trials[a["parameter_id"]].slot.status.value == "FAILED"
+    assert advisor.engine.ledger.trials[a["parameter_id"]].slot.status.value == "FAILED"
     for t in trials[2:]:
         succeed(advisor, t, 0.5)
     advisor.process_command(C.RequestTrialJobs, 3)
@@ -164,7 +164,7 @@ def test_trial_end_whose_parameter_was_claimed_by_another_job_is_not_misattribut
     a = new_trials(advisor)[0]
     advisor.process_command(C.ReportMetricData, metric_message(a["parameter_id"], "A", 0.5))
     advisor.process_command(C.TrialEnd, trial_end_message("X", "FAILED", a))  # X never reported
-    assert advisor.trials[a["parameter_id"]].slot.loss == -0.5
+    assert advisor.engine.ledger.trials[a["parameter_id"]].slot.loss == -0.5
 
 
 def test_handler_exceptions_are_reported_to_nni_and_reraised():
@@ -202,4 +202,4 @@ def test_budgets_follow_the_plan_over_a_whole_iteration():
     budgets = [t["parameters"]["TRIAL_BUDGET"] for t in new_trials(advisor)[:total]]
     assert budgets == [st.budget for bracket in plan for st in bracket for _ in range(st.n)]
     best = max(t["parameters"]["x"] for t in new_trials(advisor)[:total] if t["parameters"]["TRIAL_BUDGET"] == 27)
-    assert math.isclose(-advisor.incumbent[0], best)
+    assert math.isclose(-advisor.engine.evidence.incumbent[0], best)

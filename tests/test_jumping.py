@@ -47,7 +47,7 @@ def test_jumps_skip_stages_log_an_audit_trail_and_find_a_good_config_sooner(tmp_
     advisor = build_offline(HyperJump, R=81, eta=3, seed=1, exec_mode="serial", p_no_jump=0.0)
     advisor.audit_path = str(tmp_path / "audit.jsonl")
     ran = run_serial(advisor, 150)
-    jumped = [b for b in advisor.scheduler.brackets if b.jumped]
+    jumped = [b for b in advisor.engine.scheduler.brackets if b.jumped]
     assert jumped, "on a smooth problem the model becomes confident enough to jump"
     records = [json.loads(line) for line in open(advisor.audit_path)]
     jumps = [r for r in records if r["event"] == "jump"]
@@ -60,7 +60,7 @@ def test_jumps_skip_stages_log_an_audit_trail_and_find_a_good_config_sooner(tmp_
             assert str(c) in r["discarded_parameter_ids"]
     # a discarded config never runs again in its bracket
     for r in jumps:
-        bracket = advisor.scheduler.brackets[r["bracket"]]
+        bracket = advisor.engine.scheduler.brackets[r["bracket"]]
         later = {x.config_id for stage in bracket.slots[r["stage"] + 1:] for x in stage}
         assert later.isdisjoint(r["discarded_config_ids"])
     # and HyperJump reaches a near-optimal full-budget config with less budget than Hyperband
@@ -78,7 +78,7 @@ def test_jumps_skip_stages_log_an_audit_trail_and_find_a_good_config_sooner(tmp_
 def test_p_no_jump_one_never_jumps():
     advisor = build_offline(HyperJump, R=81, eta=3, seed=1, exec_mode="serial", p_no_jump=1.0)
     ran = run_serial(advisor, 150)
-    assert not any(b.jumped for b in advisor.scheduler.brackets)
+    assert not any(b.jumped for b in advisor.engine.scheduler.brackets)
     plan = iteration_plan(81, 3)
     expected = [st.budget for bracket in plan for st in bracket for _ in range(st.n)]
     assert [t["parameters"]["TRIAL_BUDGET"] for t in ran] == expected[:150]

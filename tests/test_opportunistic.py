@@ -4,7 +4,7 @@ import logging
 from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
-from hyperjump_advisor.advisor import CONFIG_KEY, RESUME_KEY
+from hyperjump_advisor.keys import CONFIG_KEY, RESUME_KEY
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 
 SPACE = {"x": {"_type": "uniform", "_value": [0.0, 1.0]}}
@@ -55,14 +55,14 @@ def test_intermediate_metrics_at_schedule_budgets_become_observations():
     advisor.process_command(C.RequestTrialJobs, 20)
     # bracket 0 runs 9 configs at budget 1; fake a trial at budget 9 reporting epochs 1..9
     trial = new_trials(advisor)[0]
-    trial_at_9 = advisor.trials[trial["parameter_id"]]
+    trial_at_9 = advisor.engine.ledger.trials[trial["parameter_id"]]
     trial_at_9.slot.budget = 9
     for epoch in range(1, 10):
         intermediate(advisor, trial, "j0", {"default": 0.1 * epoch, "budget": epoch})
     config = trial_at_9.slot.config_id
-    assert advisor.observations == [(config, 1, -0.1), (config, 3, -0.30000000000000004)], \
+    assert advisor.engine.evidence.observations == [(config, 1, -0.1), (config, 3, -0.30000000000000004)], \
         "budgets 1 and 3 are in the schedule; 2, 4..8 are not; 9 is the trial's own (its final metric)"
-    assert advisor.model.n_observations == 2
+    assert advisor.engine.evidence.model.n_observations == 2
 
 
 def test_intermediate_metrics_without_a_usable_budget_are_ignored_with_a_debug_log(caplog):
@@ -73,7 +73,7 @@ def test_intermediate_metrics_without_a_usable_budget_are_ignored_with_a_debug_l
         for value in (0.5, {"default": 0.5}, {"default": 0.5, "budget": "three"}, {"default": 0.5, "budget": 2.5},
                       {"default": 0.5, "budget": 1}):   # 1 is the trial's own budget
             intermediate(advisor, trial, "j0", value)
-    assert advisor.observations == []
+    assert advisor.engine.evidence.observations == []
     assert caplog.text.count("names no smaller budget of the schedule") == 5
 
 
@@ -81,6 +81,6 @@ def test_opportunistic_off_learns_only_from_final_metrics():
     advisor = make(R=9, opportunistic=False)
     advisor.process_command(C.RequestTrialJobs, 1)
     trial = new_trials(advisor)[0]
-    advisor.trials[trial["parameter_id"]].slot.budget = 9
+    advisor.engine.ledger.trials[trial["parameter_id"]].slot.budget = 9
     intermediate(advisor, trial, "j0", {"default": 0.5, "budget": 3})
-    assert advisor.observations == []
+    assert advisor.engine.evidence.observations == []

@@ -18,7 +18,7 @@ def replay(workers, seed, faults=Faults(), iterations=1, **class_args):
 
 
 def first_bracket_end(advisor, result):
-    ids = {pid for pid, t in advisor.trials.items() if t.slot.bracket_id == 0}
+    ids = {pid for pid, t in advisor.engine.ledger.trials.items() if t.slot.bracket_id == 0}
     return max(t["end"] for t in result["trials"] if t["parameter_id"] in ids)
 
 
@@ -34,7 +34,7 @@ def test_no_worker_idles_while_work_exists_beyond_the_first_bracket_hold(workers
     for end in ends:
         assert round(end, 9) in starts, f"a worker freed at {end:.1f} s stayed idle"
     # the paper's rule: while the first bracket runs, no second bracket takes its workers
-    first_ids = {pid for pid, t in advisor.trials.items() if t.slot.bracket_id == 0}
+    first_ids = {pid for pid, t in advisor.engine.ledger.trials.items() if t.slot.bracket_id == 0}
     second = [t["start"] for t in result["trials"] if t["parameter_id"] not in first_ids]
     assert min(second) >= held_until, "no other bracket takes workers while the first one runs"
     killed = [t for t in result["trials"] if t["status"] == "KILLED"]
@@ -52,12 +52,12 @@ def test_faults_never_stall_and_every_result_counts_once(seed):
     failed = [t for t in result["trials"] if t["status"] == "FAILED"]
     assert len(failed) > 0.15 * len(result["trials"])
     for t in result["trials"]:
-        slot = advisor.trials[t["parameter_id"]].slot
+        slot = advisor.engine.ledger.trials[t["parameter_id"]].slot
         if t["status"] == "FAILED" and slot.status is not SlotStatus.SKIPPED:
             assert slot.status is SlotStatus.FAILED
         if slot.status is SlotStatus.DONE:
             assert slot.loss == pytest.approx(t["loss"])
-            finals = [o for o in advisor.observations if o[:2] == (slot.config_id, slot.budget)]
+            finals = [o for o in advisor.engine.evidence.observations if o[:2] == (slot.config_id, slot.budget)]
             assert len(finals) == 1, "a duplicated or late final metric is used once"
     # the stages went on: results at the top budget despite 30% failures
     assert result["incumbent"]
@@ -72,6 +72,6 @@ def test_by_default_no_worker_ever_idles(workers):
     assert len(result["trials"]) > 3 * workers
     for t in result["trials"]:
         assert round(t["end"], 9) in starts, f"a worker freed at {t['end']:.1f} s stayed idle"
-    first_ids = {pid for pid, t in advisor.trials.items() if t.slot.bracket_id == 0}
+    first_ids = {pid for pid, t in advisor.engine.ledger.trials.items() if t.slot.bracket_id == 0}
     assert min(t["start"] for t in result["trials"] if t["parameter_id"] not in first_ids) < \
         first_bracket_end(advisor, result), "idle workers opened brackets while the first one ran"

@@ -7,7 +7,7 @@ from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
-from hyperjump_advisor.state import STATE_FILE
+from hyperjump_advisor.persistence import STATE_FILE
 
 SPACE = {"x": {"_type": "uniform", "_value": [0.0, 1.0]}}
 ARGS = {"R": 9, "eta": 3, "seed": 0, "exec_mode": "serial", "threshold": 0.1, "p_no_jump": 1.0}
@@ -59,11 +59,11 @@ def test_the_state_is_written_after_every_command(checkpoint):
 def test_resume_continues_the_same_bracket_and_stage_without_repeating_work(checkpoint):
     before, finished = half_a_bracket()
     sent_before = new_trials(before)
-    running = [t for t in sent_before if not before.trials[t["parameter_id"]].ended]
+    running = [t for t in sent_before if not before.engine.ledger.trials[t["parameter_id"]].ended]
     assert len(running) == 2
 
     after = resumed()
-    assert after.restored and after.scheduler.brackets[0].stage == 1
+    assert after.restored and after.engine.scheduler.brackets[0].stage == 1
     # NNI's resume: finished trials as IMPORT_DATA (pairing may be wrong), running ones re-run under their ids
     after.process_command(C.ImportData, [{"parameter": {"x": 0.5, "TRIAL_BUDGET": 1}, "value": "0.9"}])
     after.process_command(C.AddCustomizedTrialJob, [dict(t, parameter_source="resumed") for t in running])
@@ -79,19 +79,19 @@ def test_resume_continues_the_same_bracket_and_stage_without_repeating_work(chec
     after.process_command(C.RequestTrialJobs, 1)
     last = new_trials(after)[-1]
     assert last["parameters"]["TRIAL_BUDGET"] == 9 and last["parameter_id"] == 12
-    assert after.observations[:finished] == before.observations[:finished]
-    assert after.model.n_observations == len(after.observations), "the model relearns every result"
+    assert after.engine.evidence.observations[:finished] == before.engine.evidence.observations[:finished]
+    assert after.engine.evidence.model.n_observations == len(after.engine.evidence.observations), "the model relearns every result"
 
 
 def test_a_silent_failure_of_a_re_run_trial_does_not_stall(checkpoint):
     before, _ = half_a_bracket()
-    running = [t for t in new_trials(before) if not before.trials[t["parameter_id"]].ended]
+    running = [t for t in new_trials(before) if not before.engine.ledger.trials[t["parameter_id"]].ended]
     after = resumed()
     after.process_command(C.RequestTrialJobs, 2)
     for k, trial in enumerate(running):
         after.process_command(C.TrialEnd, trial_end_message(f"again{k}", "FAILED", trial))
     finish(after, new_trials(after)[0], "third")
-    assert after.scheduler.brackets[0].stage == 2
+    assert after.engine.scheduler.brackets[0].stage == 2
 
 
 @pytest.mark.parametrize("content", ["{not json", json.dumps({"version": 99}), json.dumps({"version": 1})])
@@ -111,8 +111,8 @@ def test_a_missing_state_file_warns_and_imported_results_only_teach_the_model(ch
     advisor.process_command(C.ImportData, [{"parameter": {"x": 0.25, "TRIAL_BUDGET": 3, "HYPERJUMP_RESUME_FROM": 1,
                                                           "HYPERJUMP_CONFIG_KEY": "c0-abc"}, "value": 0.8},
                                            {"parameter": {"x": 2.0, "TRIAL_BUDGET": 1}, "value": "bad"}])
-    assert advisor.observations == [(0, 3, -0.8)] and advisor.configs == [{"x": 0.25}]
-    assert advisor.scheduler.brackets == []
+    assert advisor.engine.evidence.observations == [(0, 3, -0.8)] and advisor.engine.searcher.configs == [{"x": 0.25}]
+    assert advisor.engine.scheduler.brackets == []
 
 
 def test_state_of_another_schedule_is_refused(checkpoint, caplog):

@@ -35,14 +35,14 @@ def test_model_chosen_part_of_a_bracket_beats_the_random_part():
     advisor = build_offline(HyperJump, R=81, eta=3, seed=5, exec_mode="serial", p_no_jump=0.0)
     run_serial(advisor, 160)
     model_part, random_part = [], []
-    for bracket in advisor.scheduler.brackets:
+    for bracket in advisor.engine.scheduler.brackets:
         ids = [x.config_id for x in bracket.slots[0]]
         first = min(ids)
-        if not any(t.slot.config_id < first for t in advisor.trials.values() if t.slot.status.value == "DONE"):
+        if not any(t.slot.config_id < first for t in advisor.engine.ledger.trials.values() if t.slot.status.value == "DONE"):
             continue  # opened before the model could be used: all random
         n_random = split_random_and_model(len(ids), 0.3)[0]
         for k, c in enumerate(sorted(ids)):
-            final = error_rate(dict(advisor.configs[c], TRIAL_BUDGET=81))
+            final = error_rate(dict(advisor.engine.searcher.configs[c], TRIAL_BUDGET=81))
             (random_part if k < n_random else model_part).append(final)
     assert len(model_part) >= 20 and len(random_part) >= 10
     assert np.mean(model_part) < np.mean(random_part) - 0.02, (np.mean(model_part), np.mean(random_part))
@@ -52,8 +52,8 @@ def test_the_random_part_stays_uniform():
     advisor = build_offline(HyperJump, R=81, eta=3, seed=6, exec_mode="serial", p_no_jump=0.0)
     run_serial(advisor, 160)
     randoms = []
-    for bracket in advisor.scheduler.brackets:
+    for bracket in advisor.engine.scheduler.brackets:
         ids = sorted(x.config_id for x in bracket.slots[0])
-        randoms += [advisor.configs[c]["a"] for c in ids[:split_random_and_model(len(ids), 0.3)[0]]]
+        randoms += [advisor.engine.searcher.configs[c]["a"] for c in ids[:split_random_and_model(len(ids), 0.3)[0]]]
     assert len(randoms) > 60
     assert kstest(randoms, "uniform").pvalue > 0.01

@@ -1,0 +1,211 @@
+"""The advisor's decisions, free of NNI: trial requests in, trials and kills out.
+
+Contract (one call per NNI command, in the order NNI sent them):
+
+- ``request(n)`` adds n to the credit; credit is spent on the scheduler's next slots as soon
+  as there are any (the manager asks only when trials end, so unused requests are kept);
+- ``metric(...)`` and ``trial_end(...)`` resolve the trial through the :class:`Ledger`, record
+  what is usable in the :class:`Evidence`, close the slot in the :class:`Scheduler` and kill
+  the running trials a jump dropped;
+- a trial that ends without a usable final metric is its stage's worst result; a final metric
+  after its end still counts while its stage is open; every result counts once.
+
+What goes out is handed to two callbacks: ``send_trial(payload)`` (a NewTrialJob payload with
+plain Python values) and ``kill(job_id)``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Optional
+
+from .evidence import Evidence
+from .jumping import AuditSink, RiskOptions, RiskPolicy, min_observations
+from .keys import BUDGET_KEY, CONFIG_KEY, RESUME_KEY
+from .ledger import Ledger, Trial
+from .files import plain
+from .schedule import Bracket, Scheduler, Slot, SlotStatus
+from .searcher import Searcher
+from .searchspace import SearchSpace
+from .settings import Settings
+
+_logger = logging.getLogger("hyperjump_advisor")
+
+_ENDED_OK = "SUCCEEDED"
+
+
+class Engine:
+    def __init__(self, settings: Settings, send_trial: Callable[[dict[str, Any]], None],
+                 kill: Callable[[str], None], audit: Optional[AuditSink] = None):
+        self.settings = settings
+        self._send_trial, self._send_kill, self._audit = send_trial, kill, audit
+        self.searcher = Searcher(settings.seed, settings.random_fraction)
+        self.evidence = Evidence(settings.R, lambda c: self.searcher.encoded[c])
+        self.ledger = Ledger()
+        self.scheduler = Scheduler(settings.R, settings.eta, settings.exec_mode, new_configs=self._new_bracket,
+                                   hold_first_bracket=settings.jumping and settings.hold_first_bracket)
+        self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}
+        self.credit = 0
+
+    # ---- the search space and the model ---------------------------------------------------------
+    def set_search_space(self, space: SearchSpace) -> None:
+        _logger.info("search space: %d parameters, %d model dimensions", space.n_params, space.n_dims)
+        self.searcher.set_space(space)
+        s = self.settings
+        model = self.evidence.install_model(space.n_dims, min_observations(space.n_params),
+                                            seed=0 if s.seed is None else s.seed)
+        if s.jumping:
+            options = RiskOptions(eta=s.eta, R=s.R, threshold=s.threshold, best_loss=s.best_loss,
+                                  order_by_risk=s.order_by_risk, rank_one_order=s.rank_one_order,
+                                  noise_std=s.noise_std)
+            self.scheduler.policy = RiskPolicy(options, model, self.searcher.encodings,
+                                               lambda: self.evidence.incumbent_loss, self._audit)
+
+    def _new_bracket(self, bracket: Bracket, n: int) -> list[int]:
+        if self.settings.jumping:
+            bracket.no_jump = bool(self.searcher.rng.random() < self.settings.p_no_jump)
+        assert self.evidence.model is not None, "the model is installed with the search space"
+        ids, n_random = self.searcher.propose(n, self.evidence.model, self.evidence.incumbent_loss)
+        _logger.info("bracket %d (iteration %d, s=%d): %d new configurations at budget %d (%d by EI, %d random)",
+                     bracket.bracket_id, bracket.iteration, bracket.s, len(ids), bracket.plan[0].budget,
+                     len(ids) - n_random, n_random)
+        return ids
+
+    # ---- requests ------------------------------------------------------------------------------------
+    def request(self, n: int) -> None:
+        self.credit += n
+        self.fill_credit()
+
+    def fill_credit(self) -> None:
+        while self.credit > 0:
+            slot = self.scheduler.next_slot()
+            if slot is None:
+                return
+            self._issue(slot)
+            self.credit -= 1
+
+    def _issue(self, slot: Slot) -> None:
+        trial = self.ledger.open_trial(slot)
+        parameters = dict(self.searcher.configs[slot.config_id])
+        parameters[BUDGET_KEY] = int(slot.budget)
+        if self.settings.pause_resume:
+            parameters[CONFIG_KEY] = self.searcher.config_key(slot.config_id)
+            parameters[RESUME_KEY] = int(self.evidence.completed_budget.get(slot.config_id, 0))
+        self._send_trial({"parameter_id": trial.parameter_id, "parameter_source": "algorithm",
+                          "parameters": plain(parameters), "parameter_index": 0})
+
+    # ---- results -------------------------------------------------------------------------------------
+    def metric(self, parameter_id: object, job: Optional[str], kind: Any, value: Optional[float],
+               budget: Optional[int], raw: Any) -> None:
+        """A ReportMetricData: ``value`` is the parsed metric (None: unusable), ``budget`` the one it names."""
+        trial, newly_known = self.ledger.claim_by_metric(parameter_id, job)
+        if trial is None:
+            return
+        if newly_known and trial.killed_by_us and not trial.ended and job is not None:
+            self._send_kill(job)  # dropped by a jump before we knew its job
+        if kind == "PERIODICAL":
+            self._on_intermediate(trial, value, budget, raw)
+        elif kind == "FINAL":
+            self._on_final(trial, value, raw)
+        else:
+            _logger.warning("unknown metric type %r from trial %s", kind, job)
+
+    def _on_intermediate(self, trial: Trial, value: Optional[float], budget: Optional[int], raw: Any) -> None:
+        """Opportunistic evaluation: a metric that names a smaller budget of the schedule is an observation."""
+        if value is None:
+            _logger.debug("non-numeric intermediate metric from %s ignored: %r", trial.trial_job_id, raw)
+            return
+        if not self.settings.opportunistic or trial.killed_by_us:
+            return
+        if budget is None or budget >= trial.slot.budget or budget not in self.stage_budgets:
+            _logger.debug("intermediate metric of parameter %d names no smaller budget of the schedule (%r): "
+                          "not an observation", trial.parameter_id, raw)
+            return
+        self.evidence.add(trial.slot.config_id, budget, self.settings.to_loss(value))
+
+    def _on_final(self, trial: Trial, value: Optional[float], raw: Any) -> None:
+        if trial.final_seen:
+            _logger.info("second final metric of parameter %d ignored", trial.parameter_id)
+            return
+        trial.final_seen = True
+        if trial.killed_by_us:
+            # our kill came too late (the trial finished first): the slot stays skipped, the measurement is kept
+            if value is not None:
+                self._observe(trial.slot, self.settings.to_loss(value))
+            return
+        if value is None:
+            _logger.warning("parameter %d reported a final metric that is not a finite number (%r): "
+                            "counted as a failed evaluation", trial.parameter_id, raw)
+        self._finish(trial, value)
+        self.fill_credit()
+
+    def trial_end(self, job: str, event: Any, named_parameter_id: Optional[int]) -> None:
+        trial = self.ledger.trial_of_end(job, named_parameter_id)
+        if trial is None:
+            return
+        trial.ended = True
+        if trial.killed_by_us:
+            _logger.info("trial %s (parameter %d) ended after our kill", job, trial.parameter_id)
+        elif not trial.final_seen:
+            why = "succeeded without a final metric" if event == _ENDED_OK else f"ended as {event}"
+            _logger.warning("trial %s (parameter %d, config %d, budget %d) %s: counted as the worst result",
+                            job, trial.parameter_id, trial.slot.config_id, trial.slot.budget, why)
+            self._finish(trial, None)
+        self.fill_credit()
+
+    def _finish(self, trial: Trial, metric: Optional[float]) -> None:
+        slot = trial.slot
+        loss = None if metric is None else self.settings.to_loss(metric)
+        if loss is not None:
+            self._observe(slot, loss)  # model and incumbent first: the jump decision below uses both
+            if slot.status is SlotStatus.FAILED:
+                self.scheduler.revise(slot, loss)  # a final metric that arrived after its TrialEnd
+        self._kill(self.scheduler.finish(slot, loss))
+
+    def _observe(self, slot: Slot, loss: float) -> None:
+        if self.evidence.add_final(slot.config_id, slot.budget, loss):
+            _logger.info("new incumbent: config %d %s, metric %g", slot.config_id,
+                         self.searcher.configs[slot.config_id], self.settings.to_loss(loss))
+
+    def _kill(self, slots: list[Slot]) -> None:
+        for slot in slots:
+            trial = self.ledger.trial_of_slot(slot)
+            if trial.ended:
+                continue
+            trial.killed_by_us = True
+            if trial.trial_job_id is not None:  # else: killed when its first metric names the job
+                self._send_kill(trial.trial_job_id)
+
+    # ---- NNI's resume ------------------------------------------------------------------------------
+    def import_results(self, items: list[Any], parse: Callable[[Any], Optional[float]]) -> None:
+        """Finished trials of a resumed experiment without our state: they only teach the model."""
+        assert self.searcher.space is not None
+        used = 0
+        for item in items:
+            params = item.get("parameter") if isinstance(item, dict) else None
+            metric = parse(item.get("value")) if isinstance(item, dict) else None
+            if not isinstance(params, dict) or metric is None or not isinstance(params.get(BUDGET_KEY), (int, float)):
+                continue
+            config = {k: v for k, v in params.items() if k not in (BUDGET_KEY, CONFIG_KEY, RESUME_KEY)}
+            try:
+                encoded = self.searcher.space.encode(config)
+            except Exception:
+                continue
+            config_id = self.searcher.add(config, encoded)
+            self.evidence.add(config_id, params[BUDGET_KEY], self.settings.to_loss(metric))
+            used += 1
+        _logger.warning("IMPORT_DATA without a HyperJump state: %d of %d results used as model observations only "
+                        "(NNI's pairing of parameters and values may be wrong, issue 5726)", used, len(items))
+
+    def rerun(self, parameter_id: Any, item: Any) -> None:
+        """NNI re-runs a trial that was running when the experiment stopped (or a user's customized trial)."""
+        trial = self.ledger.trials.get(parameter_id) if isinstance(parameter_id, int) else None
+        if trial is not None and not trial.ended:
+            _logger.info("parameter %d (config %d, budget %d) runs again after the resume",
+                         parameter_id, trial.slot.config_id, trial.slot.budget)
+        elif trial is not None:
+            _logger.warning("NNI re-runs parameter %d, which already ended; its result will not be used twice",
+                            parameter_id)
+        else:
+            _logger.warning("customized trial %r is not HyperJump's; it is not scheduled", item)
+        if isinstance(parameter_id, int):
+            self.ledger.reserve_parameter_id(parameter_id)

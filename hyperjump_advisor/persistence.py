@@ -1,0 +1,120 @@
+"""The advisor's state as JSON: what ``nnictl resume`` needs to continue the same brackets.
+
+NNI saves nothing of an advisor's own (design notes, section 4): the brackets, their stages and
+slots, the configurations, the trials and their job ids, the observations, the incumbent and the
+random state are written to ``hyperjump-state.json`` in NNI's checkpoint folder after every
+command, atomically, and read back by ``load_checkpoint`` before NNI sends INITIALIZE again.
+Contract: ``restore(engine, document)`` leaves the engine exactly as ``document(engine)`` saw it,
+or raises :class:`StateError` and leaves the engine untouched for a clean start.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Optional
+
+from .engine import Engine
+from .files import write_atomically
+from .ledger import Ledger
+from .schedule import Bracket, Slot, SlotStatus, StagePlan
+
+STATE_FILE = "hyperjump-state.json"
+VERSION = 1
+_SCHEDULE_SETTINGS = ("R", "eta", "optimize_mode")
+
+
+class StateError(ValueError):
+    """The state file cannot be used (corrupt, another version, or another experiment's settings)."""
+
+
+# ---- brackets ------------------------------------------------------------------------------------
+def bracket_to_dict(b: Bracket) -> dict[str, Any]:
+    return {"bracket_id": b.bracket_id, "iteration": b.iteration, "s": b.s,
+            "plan": [[p.n, p.budget] for p in b.plan], "stage": b.stage, "jumped": b.jumped, "no_jump": b.no_jump,
+            "slots": [[[x.config_id, x.status.value, x.loss] for x in stage] for stage in b.slots]}
+
+
+def bracket_from_dict(d: dict[str, Any]) -> Bracket:
+    plan = [StagePlan(int(n), int(budget)) for n, budget in d["plan"]]
+    b = Bracket(bracket_id=int(d["bracket_id"]), iteration=int(d["iteration"]), s=int(d["s"]), plan=plan,
+                stage=int(d["stage"]), jumped=bool(d["jumped"]), no_jump=bool(d["no_jump"]))
+    b.slots = [[Slot(b.bracket_id, k, int(c), plan[k].budget, SlotStatus(status), loss) for c, status, loss in stage]
+               for k, stage in enumerate(d["slots"])]
+    return b
+
+
+def _brackets_from(documents: list[dict[str, Any]]) -> list[Bracket]:
+    brackets = [bracket_from_dict(d) for d in documents]
+    for k, b in enumerate(brackets):
+        if b.bracket_id != k:
+            raise StateError(f"bracket {k} is stored as {b.bracket_id}")
+    return brackets
+
+
+# ---- the whole state -------------------------------------------------------------------------------
+def document(engine: Engine) -> dict[str, Any]:
+    s = engine.settings
+    return {
+        "version": VERSION,
+        "settings": {key: getattr(s, key) for key in _SCHEDULE_SETTINGS},
+        "configs": engine.searcher.configs,
+        "trials": engine.ledger.to_rows(),
+        "brackets": [bracket_to_dict(b) for b in engine.scheduler.brackets],
+        "next_parameter_id": engine.ledger.next_parameter_id,
+        "incumbent": engine.evidence.incumbent,
+        "observations": engine.evidence.observations,
+        "rng": engine.searcher.rng.bit_generator.state,
+    }
+
+
+def restore(engine: Engine, d: dict[str, Any]) -> None:
+    """Everything is parsed before anything of the engine changes."""
+    brackets = _brackets_from(d["brackets"])
+    configs = [dict(c) for c in d["configs"]]
+    ledger = Ledger.from_rows(d["trials"], brackets, int(d["next_parameter_id"]))
+    incumbent = None if d["incumbent"] is None else (float(d["incumbent"][0]), int(d["incumbent"][1]))
+    observations = [(int(c), int(b), float(v)) for c, b, v in d["observations"]]
+    engine.searcher.rng.bit_generator.state = d["rng"]
+    engine.scheduler.brackets = brackets
+    engine.searcher.configs = configs
+    engine.ledger = ledger
+    engine.evidence.incumbent = incumbent
+    engine.evidence.observations = observations
+    for trial in ledger.trials.values():
+        if trial.slot.status is SlotStatus.DONE:
+            c = trial.slot.config_id
+            engine.evidence.completed_budget[c] = max(trial.slot.budget, engine.evidence.completed_budget.get(c, 0))
+    engine.credit = 0
+
+
+def check_same_settings(stored: dict[str, Any], engine: Engine, path_hint: str) -> None:
+    """The schedule depends on these: resuming with others would mix two experiments."""
+    for key in _SCHEDULE_SETTINGS:
+        current = getattr(engine.settings, key)
+        if stored.get(key) != current:
+            raise StateError(f"{path_hint} was written with classArgs.{key}={stored.get(key)!r}, "
+                             f"the resumed experiment has {current!r}")
+
+
+# ---- the file ----------------------------------------------------------------------------------------
+def save(folder: str, engine: Engine) -> str:
+    path = os.path.join(folder, STATE_FILE)
+    write_atomically(path, json.dumps(document(engine), separators=(",", ":")).encode("utf-8"))
+    return path
+
+
+def read(folder: Optional[str]) -> Optional[dict[str, Any]]:
+    """The stored document, None when there is none; StateError when it cannot be used."""
+    if not folder:
+        return None
+    path = os.path.join(folder, STATE_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            stored = json.load(f)
+    except (OSError, ValueError) as error:
+        raise StateError(f"{path} is unreadable ({error})") from error
+    if not isinstance(stored, dict) or stored.get("version") != VERSION:
+        raise StateError(f"{path} is not a version-{VERSION} HyperJump state")
+    return stored
