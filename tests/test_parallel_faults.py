@@ -3,17 +3,18 @@ import pytest
 
 from hyperjump_advisor.replay import advisors
 from hyperjump_advisor.replay.simulator import Faults, SimConfig, Simulator
-from hyperjump_advisor.replay.tables import auto_time_limit, load_table, resolve_R_eta
+from hyperjump_advisor.replay.tables import auto_time_limit, resolve_R_eta
 from hyperjump_advisor.schedule import SlotStatus
 
-TABLE = load_table("hyperjump:mnist_epochs")
-BUDGETS = resolve_R_eta(TABLE)
+from conftest import shared_table
 
 
 def replay(workers, seed, faults=Faults(), iterations=1, **class_args):
-    advisor = advisors.get("hyperjump").build(R=BUDGETS.R, eta=BUDGETS.eta, seed=seed, class_args=class_args)
-    limit = auto_time_limit(TABLE, BUDGETS, workers, iterations)
-    result = Simulator(advisor, TABLE, BUDGETS, SimConfig(workers=workers, time_limit=limit, faults=faults)).run()
+    table = shared_table("mnist_epochs")
+    budgets = resolve_R_eta(table)
+    advisor = advisors.get("hyperjump").build(R=budgets.R, eta=budgets.eta, seed=seed, class_args=class_args)
+    limit = auto_time_limit(table, budgets, workers, iterations)
+    result = Simulator(advisor, table, budgets, SimConfig(workers=workers, time_limit=limit, faults=faults)).run()
     return advisor, result, limit
 
 
