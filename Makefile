@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install register test demo bench clean
+.PHONY: install register test test-fast demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ register: install
 test: register
 	sh tests/remote/ensure_sshd.sh
 	$(PY) -m pytest -q -ra
+
+test-fast: install
+	$(PY) -m pytest -q -ra -m "not e2e and not slow"
 
 demo: register
 	$(PY) examples/mnist-hyperjump/run_demo.py

@@ -20,6 +20,7 @@ def test_golden_trace_without_shared_tables(case):
     check(case)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", SHARED, ids=lambda c: c.name)
 def test_golden_trace_on_a_shared_table(case):
     check(case)

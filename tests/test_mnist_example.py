@@ -17,6 +17,8 @@ sys.path.insert(0, str(EXAMPLE_DIR))
 import data  # noqa: E402
 import mnist  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 # ---------------------------------------------------------------------------
 # helpers

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 nats_bench = pytest.importorskip("nats_bench", reason="nats_bench is not installed: pip install nats_bench")
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "nas-bench-201"

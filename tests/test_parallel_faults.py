@@ -8,6 +8,8 @@ from hyperjump_advisor.schedule import SlotStatus
 
 from conftest import shared_table
 
+pytestmark = pytest.mark.slow
+
 
 def replay(workers, seed, faults=Faults(), iterations=1, **class_args):
     table = shared_table("mnist_epochs")
