@@ -4,6 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+IndexArray = NDArray[np.intp]
 
 
 @dataclass(frozen=True)
@@ -15,11 +20,11 @@ class StageBelief:
     tested: (n,) bool
     Inputs are coerced to float / bool 1-D arrays (lists are accepted).
     """
-    mean: np.ndarray
-    std: np.ndarray
-    tested: np.ndarray
+    mean: FloatArray
+    std: FloatArray
+    tested: BoolArray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         mean = np.asarray(self.mean, dtype=float)
         std = np.asarray(self.std, dtype=float)
         tested = np.asarray(self.tested, dtype=bool)
@@ -35,7 +40,7 @@ class StageBelief:
         object.__setattr__(self, "tested", tested)
 
     @classmethod
-    def _trusted(cls, mean: np.ndarray, std: np.ndarray, tested: np.ndarray) -> "StageBelief":
+    def _trusted(cls, mean: FloatArray, std: FloatArray, tested: BoolArray) -> "StageBelief":
         """Construct without validation from arrays derived from a validated belief (hot path)."""
         obj = object.__new__(cls)
         object.__setattr__(obj, "mean", mean)
@@ -47,7 +52,7 @@ class StageBelief:
     def n(self) -> int:
         return int(self.mean.shape[0])
 
-    def subset(self, idx: np.ndarray) -> "StageBelief":
+    def subset(self, idx: IndexArray) -> "StageBelief":
         """Belief restricted to the configs ``idx`` (new positions 0..len(idx)-1)."""
         return StageBelief._trusted(self.mean[idx], self.std[idx], self.tested[idx])
 
@@ -59,7 +64,7 @@ class StageBelief:
         std[c] = 0.0
         return StageBelief._trusted(self.mean, std, tested)
 
-    def with_std(self, std: np.ndarray) -> "StageBelief":
+    def with_std(self, std: FloatArray) -> "StageBelief":
         """Same means and tested flags, new (n,) std (e.g. after a rank-one variance update)."""
         return StageBelief._trusted(self.mean, np.asarray(std, dtype=float), self.tested)
 
@@ -77,8 +82,8 @@ class JumpDecision:
     """
     hops: int
     finishes_bracket: bool
-    keep: np.ndarray
-    rear_per_hop: list
+    keep: IndexArray
+    rear_per_hop: list[float]
 
     @property
     def accumulated_rear(self) -> float:

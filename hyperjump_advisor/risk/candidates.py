@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .beliefs import StageBelief
+from .beliefs import IndexArray, StageBelief
 
 Z90 = 1.2815515655446004  # one-sided 90% normal quantile: LCB/UCB = mean -/+ Z90 * std
 
@@ -16,7 +16,7 @@ def _floor_log(x: int, base: int) -> int:
     return k
 
 
-def _swapped(k_by_badness: np.ndarray, e_by_goodness: np.ndarray, r: int) -> np.ndarray:
+def _swapped(k_by_badness: IndexArray, e_by_goodness: IndexArray, r: int) -> IndexArray:
     """K minus its r worst, plus the r best of E (r capped at |E|); both inputs are ranked arrays of indices."""
     r = min(r, e_by_goodness.size)
     if r == 0:
@@ -24,7 +24,7 @@ def _swapped(k_by_badness: np.ndarray, e_by_goodness: np.ndarray, r: int) -> np.
     return np.sort(np.concatenate([k_by_badness[r:], e_by_goodness[:r]]))
 
 
-def candidate_sets(belief: StageBelief, n_keep: int, eta: int, z: float = Z90) -> list[np.ndarray]:
+def candidate_sets(belief: StageBelief, n_keep: int, eta: int, z: float = Z90) -> list[IndexArray]:
     """Alg. 2 (GET_CANDIDATES_FOR_S): 1 + 2*floor(log_eta n_keep) candidate sets S of size n_keep.
 
     K = the n_keep lowest means (ties: lower index first), E = C \\ K.  For i = 1..floor(log_eta n_keep), with

@@ -1,29 +1,48 @@
 """Alg. 3 (EVALUATE_JUMP_RISK): extend a jump hop by hop while the accumulated rEAR stays under lambda."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Protocol, Sequence, TypeVar
 
 import numpy as np
 
-from .beliefs import JumpDecision, StageBelief
+from .beliefs import FloatArray, IndexArray, JumpDecision, StageBelief
 from .candidates import Z90, candidate_sets
-from .ear import QueryRisk
+from .ear import EarQuery, QueryRisk
 from .marginals import Marginals
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class StageRisks(Protocol):
+    """risks[h]: the EAR queries of stage s+h (h = 0 is the current stage)."""
+
+    def __getitem__(self, h: int) -> EarQuery: ...
 
 
 class QueryRiskCache:
     """risks[h] -> QueryRisk of stage h (a grid per query; used for single evaluations and the cross_cov variant)."""
 
-    def __init__(self, beliefs: Sequence[StageBelief], noise_std: float):
+    def __init__(self, beliefs: Sequence[StageBelief], noise_std: float) -> None:
         self.beliefs, self.noise_std = beliefs, noise_std
 
     def __getitem__(self, h: int) -> QueryRisk:
         return QueryRisk(Marginals.from_belief(self.beliefs[h], self.noise_std))
 
 
+@dataclass
+class HopMemo:
+    """Outcomes of hops h >= 1 and of the final hop, keyed by the remaining set C (``C.tobytes()``).
 
-def _unique_rows(sets: list[np.ndarray]) -> list[np.ndarray]:
-    seen, out = set(), []
+    Valid across calls whose beliefs[h >= 1] are identical (the pretend evaluations without cross_cov)."""
+    hops: dict[tuple[int, bytes], tuple[float, IndexArray]] = field(default_factory=dict)
+    finishes: dict[bytes, float] = field(default_factory=dict)
+
+
+def _unique_rows(sets: list[IndexArray]) -> list[IndexArray]:
+    seen: set[bytes] = set()
+    out: list[IndexArray] = []
     for s in sets:
         key = s.tobytes()
         if key not in seen:
@@ -32,8 +51,8 @@ def _unique_rows(sets: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def _best_hop(belief: StageBelief, remaining: np.ndarray, n_keep: int, eta: int, z: float, risk,
-              pretend: Optional[tuple[int, float]]) -> tuple[float, np.ndarray]:
+def _best_hop(belief: StageBelief, remaining: IndexArray, n_keep: int, eta: int, z: float, risk: EarQuery,
+              pretend: Optional[tuple[int, float]]) -> tuple[float, IndexArray]:
     """One hop: min over candidate sets X of EAR(keep X, discard C \\ X); returns (min EAR, argmin X as indices)."""
     local_sets = _unique_rows(candidate_sets(belief.subset(remaining), n_keep, eta, z))
     n = belief.n
@@ -47,7 +66,7 @@ def _best_hop(belief: StageBelief, remaining: np.ndarray, n_keep: int, eta: int,
     return float(ears[best]), remaining[local_sets[best]]
 
 
-def _finish_risk(remaining: np.ndarray, belief: StageBelief, risk, incumbent_loss: float,
+def _finish_risk(remaining: IndexArray, belief: StageBelief, risk: EarQuery, incumbent_loss: float,
                  pretend: Optional[tuple[int, float]]) -> float:
     """EAR of ending the bracket: discard the untested of C, keep its tested ones plus the incumbent (point mass)."""
     tested = belief.tested.copy()
@@ -59,19 +78,21 @@ def _finish_risk(remaining: np.ndarray, belief: StageBelief, risk, incumbent_los
     return float(risk.ear(keep[None, :], discard[None, :], pretend=pretend, keep_point=incumbent_loss)[0])
 
 
-def jump_search(beliefs: Sequence[StageBelief], risks, keep_sizes: Sequence[int], eta: int,
-                 threshold: float, scale: float, incumbent_loss: Optional[float], z: float,
-                 pretend: Optional[tuple[int, float]] = None, memo: Optional[dict] = None) -> JumpDecision:
+def jump_search(beliefs: Sequence[StageBelief], risks: StageRisks, keep_sizes: Sequence[int], eta: int,
+                threshold: float, scale: float, incumbent_loss: Optional[float], z: float,
+                pretend: Optional[tuple[int, float]] = None, memo: Optional[HopMemo] = None) -> JumpDecision:
     """Alg. 3 core (no guards).  beliefs[0] already reflects ``pretend`` for ranking; risks[0] gets it as override.
 
-    memo: optional dict reused across calls whose beliefs[h >= 1] are identical (the pretend evaluations without
+    memo: optional HopMemo reused across calls whose beliefs[h >= 1] are identical (the pretend evaluations without
     cross_cov): the outcome of a hop h >= 1 depends only on (h, C), so it is computed once per distinct C.
     """
     n_hops = len(beliefs) - 1
-    remaining = np.arange(beliefs[0].n)
+    remaining: IndexArray = np.arange(beliefs[0].n)
     accumulated, rears = 0.0, []
+    hop_memo = None if memo is None else memo.hops
+    finish_memo = None if memo is None else memo.finishes
     for h in range(n_hops):                                            # hop from stage s+h to s+h+1
-        ear, chosen = _memoized(memo, (h, remaining.tobytes()) if h > 0 else None, lambda: _best_hop(
+        ear, chosen = _memoized(hop_memo, (h, remaining.tobytes()) if h > 0 else None, lambda: _best_hop(
             beliefs[h], remaining, keep_sizes[h], eta, z, risks[h], pretend if h == 0 else None))
         rears.append(ear / scale)
         if accumulated + rears[-1] > threshold:                        # paper Alg. 3 line 7
@@ -79,7 +100,7 @@ def jump_search(beliefs: Sequence[StageBelief], risks, keep_sizes: Sequence[int]
         accumulated += rears[-1]
         remaining = chosen
     if incumbent_loss is not None:                                     # final hop: skip the last stage
-        ear = _memoized(memo, ("finish", remaining.tobytes()) if n_hops > 0 else None, lambda: _finish_risk(
+        ear = _memoized(finish_memo, remaining.tobytes() if n_hops > 0 else None, lambda: _finish_risk(
             remaining, beliefs[n_hops], risks[n_hops], incumbent_loss, pretend if n_hops == 0 else None))
         rears.append(ear / scale)
         if accumulated + rears[-1] <= threshold:
@@ -87,7 +108,7 @@ def jump_search(beliefs: Sequence[StageBelief], risks, keep_sizes: Sequence[int]
     return JumpDecision(n_hops, False, remaining if n_hops > 0 else np.empty(0, int), rears)
 
 
-def _memoized(memo: Optional[dict], key, compute):
+def _memoized(memo: Optional[dict[K, V]], key: Optional[K], compute: Callable[[], V]) -> V:
     if memo is None or key is None:
         return compute()
     if key not in memo:
@@ -95,7 +116,8 @@ def _memoized(memo: Optional[dict], key, compute):
     return memo[key]
 
 
-def check_jump_inputs(beliefs, keep_sizes, scale, cross_cov=None) -> None:
+def check_jump_inputs(beliefs: Sequence[StageBelief], keep_sizes: Sequence[int], scale: float,
+                      cross_cov: Optional[Sequence[FloatArray]] = None) -> None:
     if len(beliefs) < 1:
         raise ValueError("beliefs must hold at least the current stage")
     n = beliefs[0].n

@@ -5,10 +5,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .beliefs import JumpDecision, StageBelief
+from .beliefs import BoolArray, FloatArray, IndexArray, JumpDecision, StageBelief
 from .candidates import Z90
-from .ear import QueryRisk, StageRisk
-from .jumps import QueryRiskCache, check_jump_inputs, jump_search
+from .ear import EarQuery, QueryRisk, StageRisk
+from .jumps import HopMemo, QueryRiskCache, StageRisks, check_jump_inputs, jump_search
 from .marginals import Marginals
 
 
@@ -18,28 +18,27 @@ class PretendRiskCache:
     knots).  risks[h >= 1] -> QueryRisk (those queries involve only the small remaining set C)."""
 
     def __init__(self, beliefs: Sequence[StageBelief], noise_std: float, incumbent_loss: Optional[float],
-                 pretend_values: Sequence[float]):
+                 pretend_values: FloatArray) -> None:
         self.beliefs, self.noise_std = beliefs, noise_std
         extra = list(pretend_values)
         if incumbent_loss is not None and len(beliefs) == 1:
             extra.append(float(incumbent_loss))
         self._stage0 = StageRisk(Marginals.from_belief(beliefs[0], noise_std), extra_knots=extra)
 
-    def __getitem__(self, h: int):
+    def __getitem__(self, h: int) -> EarQuery:
         if h == 0:
             return self._stage0
         return QueryRisk(Marginals.from_belief(self.beliefs[h], self.noise_std))
 
 
-
-def rank_one_variances(beliefs: Sequence[StageBelief], cross_cov: Sequence[np.ndarray], c: int) -> list[np.ndarray]:
+def rank_one_variances(beliefs: Sequence[StageBelief], cross_cov: Sequence[FloatArray], c: int) -> list[FloatArray]:
     """Variances after observing config c at the current budget (value irrelevant for Gaussian conditioning):
 
         var_h'[i] = max(var_h[i] - cross_cov[h][i, c]**2 / cross_cov[0][c, c], 0),   var_h = beliefs[h].std**2.
     Returns the list of new std arrays (one (n,) per stage).  No change if cross_cov[0][c, c] <= 0.
     """
     prior = float(cross_cov[0][c, c])
-    out = []
+    out: list[FloatArray] = []
     for b, cc in zip(beliefs, cross_cov):
         var = b.std ** 2
         if prior > 0:
@@ -48,7 +47,8 @@ def rank_one_variances(beliefs: Sequence[StageBelief], cross_cov: Sequence[np.nd
     return out
 
 
-def _pretend_beliefs(beliefs: Sequence[StageBelief], c: int, cross_cov) -> list[StageBelief]:
+def _pretend_beliefs(beliefs: Sequence[StageBelief], c: int,
+                     cross_cov: Optional[Sequence[FloatArray]]) -> list[StageBelief]:
     if cross_cov is None:
         return [beliefs[0].with_tested(c)] + list(beliefs[1:])
     stds = rank_one_variances(beliefs, cross_cov, c)
@@ -57,7 +57,7 @@ def _pretend_beliefs(beliefs: Sequence[StageBelief], c: int, cross_cov) -> list[
     return new
 
 
-def _pretend_candidates(b0: StageBelief, untested: np.ndarray, z: float, max_candidates: Optional[int]) -> np.ndarray:
+def _pretend_candidates(b0: StageBelief, untested: IndexArray, z: float, max_candidates: Optional[int]) -> IndexArray:
     """All untested configs, or the max_candidates with the lowest optimistic bound mean - z*std."""
     if max_candidates is None or max_candidates >= untested.size:
         return untested
@@ -67,15 +67,15 @@ def _pretend_candidates(b0: StageBelief, untested: np.ndarray, z: float, max_can
     return np.sort(untested[np.argsort(optimistic, kind="stable")[:max_candidates]])
 
 
-def _order_key(decision: JumpDecision, mean: float, c: int) -> tuple:
+def _order_key(decision: JumpDecision, mean: float, c: int) -> tuple[int, float, float, int]:
     """Longest jump first (finishes_bracket has the largest hops), then lowest accumulated rEAR, mean, index."""
     return (-decision.hops, decision.accumulated_rear, mean, c)
 
 
 def next_config_to_test(beliefs: list[StageBelief], keep_sizes: list[int], eta: int, threshold: float,
                         scale: float, incumbent_loss: Optional[float], z: float = Z90, noise_std: float = 0.0,
-                        cross_cov: Optional[list[np.ndarray]] = None, max_candidates: Optional[int] = None,
-                        choosable: Optional[np.ndarray] = None) -> int:
+                        cross_cov: Optional[list[FloatArray]] = None, max_candidates: Optional[int] = None,
+                        choosable: Optional[BoolArray] = None) -> int:
     """NEXT_CONF_TO_TEST (paper Sec. 3.2, supplement Alg. 1): the untested config whose pretend evaluation (tested at
     its predicted mean, GP not retrained) enables the longest jump (evaluate_jump_risk rules; finishing the bracket
     is the longest); ties -> lowest accumulated rEAR (accepted hops + the rejected one) -> lowest mean -> lowest index.
@@ -106,20 +106,22 @@ def next_config_to_test(beliefs: list[StageBelief], keep_sizes: list[int], eta: 
     if threshold <= 0:
         return int(untested[np.argmin(b0.mean[untested])])
     candidates = _pretend_candidates(b0, untested, z, max_candidates)
-    memo = {} if cross_cov is None else None          # beliefs[h >= 1] are the same for every pretend evaluation
-    shared = None
+    memo = HopMemo() if cross_cov is None else None   # beliefs[h >= 1] are the same for every pretend evaluation
+    shared: Optional[PretendRiskCache] = None
     if cross_cov is None and noise_std <= 0:          # the pretend config is an exact point mass: row override
         shared = PretendRiskCache(beliefs, noise_std, incumbent_loss, pretend_values=b0.mean[candidates])
-    best_key, best_c = None, int(untested[0])
-    for c in candidates:
-        c = int(c)
+    best_key: Optional[tuple[int, float, float, int]] = None
+    best_c = int(untested[0])
+    for c in map(int, candidates):
         pretend_beliefs = _pretend_beliefs(beliefs, c, cross_cov)
+        risks: StageRisks
+        pretend: Optional[tuple[int, float]]
         if shared is None:
             risks, pretend = QueryRiskCache(pretend_beliefs, noise_std), None
         else:
             risks, pretend = shared, (c, float(b0.mean[c]))
         decision = jump_search(pretend_beliefs, risks, keep_sizes, eta, threshold, scale, incumbent_loss, z,
-                                pretend=pretend, memo=memo)
+                               pretend=pretend, memo=memo)
         key = _order_key(decision, float(b0.mean[c]), c)
         if best_key is None or key < best_key:
             best_key, best_c = key, c

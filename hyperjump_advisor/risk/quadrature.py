@@ -1,10 +1,10 @@
 """The quadrature grid shared by EAR queries: composite Gauss-Legendre on knots at steps and Gaussian quantiles."""
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
+from numpy.typing import ArrayLike
 
+from .beliefs import BoolArray, FloatArray
 from .marginals import Marginals
 
 _SIGMA_KNOTS = np.array([-8.5, -6.0, -4.5, -3.5, -2.5, -1.5, -0.75, 0.0, 0.75, 1.5, 2.5, 3.5, 4.5, 6.0, 8.5])
@@ -13,17 +13,18 @@ _GL_ORDER = 4                # Gauss-Legendre nodes per panel
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_ORDER)
 
 
-def _local_min_std(knots: np.ndarray, marg: Marginals) -> np.ndarray:
+def _local_min_std(knots: FloatArray, marg: Marginals) -> FloatArray:
     """(K,) smallest std among the Gaussians whose support [lower, upper] covers each knot (inf if none)."""
     gauss = ~marg.point
     if not np.any(gauss):
         return np.full(knots.shape, np.inf)
     lo, hi, sd = marg.lower[gauss], marg.upper[gauss], marg.scale[gauss]
     covers = (knots[None, :] >= lo[:, None]) & (knots[None, :] <= hi[:, None])
-    return np.where(covers, sd[:, None], np.inf).min(axis=0)
+    smallest: FloatArray = np.where(covers, sd[:, None], np.inf).min(axis=0)
+    return smallest
 
 
-def _thin_knots(knots: np.ndarray, forced: np.ndarray, marg: Marginals) -> np.ndarray:
+def _thin_knots(knots: FloatArray, forced: BoolArray, marg: Marginals) -> FloatArray:
     """Drop knots closer than ~_SPACING * local min std to their predecessor; forced knots (steps) stay.
 
     Knots are mapped to the resolution coordinate u = sum(dt / (_SPACING * local std)); one knot per unit of u is
@@ -42,7 +43,7 @@ def _thin_knots(knots: np.ndarray, forced: np.ndarray, marg: Marginals) -> np.nd
 
 
 def quadrature_grid(marg: Marginals, lo: float, hi: float,
-                     extra_knots: Sequence[float] = ()) -> tuple[np.ndarray, np.ndarray]:
+                    extra_knots: ArrayLike = ()) -> tuple[FloatArray, FloatArray]:
     """Nodes (G,) ascending and weights (G,) of composite Gauss-Legendre on [lo, hi].
 
     Breakpoints (never thinned): lo, hi, every point mass, every extra knot (e.g. pretend/incumbent values).
