@@ -21,7 +21,7 @@ class StageRisks(Protocol):
     def __getitem__(self, h: int) -> EarQuery: ...
 
 
-class QueryRiskCache:
+class PerQueryStageRisks:
     """risks[h] -> QueryRisk of stage h (a grid per query; used for single evaluations and the cross_cov variant)."""
 
     def __init__(self, beliefs: Sequence[StageBelief], noise_std: float) -> None:
@@ -41,6 +41,7 @@ class HopMemo:
 
 
 def _unique_rows(sets: list[IndexArray]) -> list[IndexArray]:
+    """The candidate sets without repeats (Alg. 2 may produce the same set twice), first occurrence kept."""
     seen: set[bytes] = set()
     out: list[IndexArray] = []
     for s in sets:
@@ -150,5 +151,5 @@ def evaluate_jump_risk(beliefs: list[StageBelief], keep_sizes: list[int], eta: i
     check_jump_inputs(beliefs, keep_sizes, scale)
     if threshold <= 0 or beliefs[0].tested.all():
         return JumpDecision(0, False, np.empty(0, int), [])
-    risks = QueryRiskCache(beliefs, noise_std)
+    risks = PerQueryStageRisks(beliefs, noise_std)
     return jump_search(beliefs, risks, keep_sizes, eta, threshold, scale, incumbent_loss, z)

@@ -8,11 +8,11 @@ import numpy as np
 from .beliefs import BoolArray, FloatArray, IndexArray, JumpDecision, StageBelief
 from .candidates import Z90
 from .ear import EarQuery, QueryRisk, StageRisk
-from .jumps import HopMemo, QueryRiskCache, StageRisks, check_jump_inputs, jump_search
+from .jumps import HopMemo, PerQueryStageRisks, StageRisks, check_jump_inputs, jump_search
 from .marginals import Marginals
 
 
-class PretendRiskCache:
+class PretendStageRisks:
     """risks[0] -> one StageRisk of the current stage over all configs, built once and shared by the pretend
     evaluations of next_config_to_test (the pretend config is a row override; its mean and the incumbent are grid
     knots).  risks[h >= 1] -> QueryRisk (those queries involve only the small remaining set C)."""
@@ -107,9 +107,9 @@ def next_config_to_test(beliefs: list[StageBelief], keep_sizes: list[int], eta: 
         return int(untested[np.argmin(b0.mean[untested])])
     candidates = _pretend_candidates(b0, untested, z, max_candidates)
     memo = HopMemo() if cross_cov is None else None   # beliefs[h >= 1] are the same for every pretend evaluation
-    shared: Optional[PretendRiskCache] = None
+    shared: Optional[PretendStageRisks] = None
     if cross_cov is None and noise_std <= 0:          # the pretend config is an exact point mass: row override
-        shared = PretendRiskCache(beliefs, noise_std, incumbent_loss, pretend_values=b0.mean[candidates])
+        shared = PretendStageRisks(beliefs, noise_std, incumbent_loss, pretend_values=b0.mean[candidates])
     best_key: Optional[tuple[int, float, float, int]] = None
     best_c = int(untested[0])
     for c in map(int, candidates):
@@ -117,7 +117,7 @@ def next_config_to_test(beliefs: list[StageBelief], keep_sizes: list[int], eta: 
         risks: StageRisks
         pretend: Optional[tuple[int, float]]
         if shared is None:
-            risks, pretend = QueryRiskCache(pretend_beliefs, noise_std), None
+            risks, pretend = PerQueryStageRisks(pretend_beliefs, noise_std), None
         else:
             risks, pretend = shared, (c, float(b0.mean[c]))
         decision = jump_search(pretend_beliefs, risks, keep_sizes, eta, threshold, scale, incumbent_loss, z,
