@@ -1,26 +1,27 @@
 """HyperJump's stage policy: risk-ordered evaluation and risk-checked jumps (paper Alg. 1, lines 6-10).
 
 Plugs into :class:`hyperjump_advisor.schedule.Scheduler` as its ``StagePolicy``. It reads the
-bracket, asks the GP for beliefs about the stage's configurations and lets
-:mod:`hyperjump_advisor.risk` decide. No NNI here; the advisor supplies the model, the
-encodings, the incumbent and an audit sink.
+bracket, asks a :class:`~hyperjump_advisor.posterior.Posterior` for beliefs about the stage's
+configurations and lets :mod:`hyperjump_advisor.risk` decide. No NNI and no GP here; the advisor
+supplies the posterior, the encodings, the incumbent and an audit sink.
 """
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from . import risk
-from .model import MultiFidelityGP
-from .schedule import Bracket, Slot, SlotStatus
+from .posterior import Array, Posterior
+from .schedule import Bracket, Jump, Slot, SlotStatus
 
 _logger = logging.getLogger("hyperjump_advisor")
 
-AuditSink = Callable[[dict], None]
+AuditSink = Callable[[dict[str, Any]], None]
+Encode = Callable[[list[int]], Array]
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,38 @@ class StageView:
 
 
 class RiskPolicy:
-    def __init__(self, options: RiskOptions, model: MultiFidelityGP, encode: Callable[[list[int]], np.ndarray],
-                 incumbent_loss: Callable[[], Optional[float]], audit: Optional[AuditSink] = None):
+    """HyperJump's ``StagePolicy``: which pending config of a stage runs next, and whether to jump.
+
+    Reads
+      - the bracket: the current stage's slots (FAILED ones are left out: never promoted; DONE ones are tested
+        at their measured loss, PENDING and RUNNING ones untested), its stage index, ``plan`` (budgets and
+        sizes of the later stages) and ``no_jump`` flag;
+      - beliefs from the posterior: ``predict_budgets`` of the stage's configs (``encode``) at the budgets of
+        the current and every later stage, divided by R; ``predict_joint`` when ``options.rank_one_order``;
+      - the incumbent's loss (``incumbent_loss()``; None before any): the final hop's point mass and rEAR's
+        normaliser l* = incumbent - options.best_loss (1 when there is no incumbent or l* <= 0);
+      - options: eta, R, threshold (lambda), best_loss, order_by_risk, rank_one_order, noise_std, audit_every.
+
+    The policy is inactive (plain successive halving) when the threshold is <= 0, the bracket is ``no_jump``
+    or the posterior is not ready.
+
+    Returns
+      - ``choose(bracket, pending)``: one slot of ``pending``. Inactive, a single pending slot or
+        ``order_by_risk`` off: ``pending[0]`` (Hyperband's order). Otherwise NEXT_CONF_TO_TEST over the
+        PENDING slots (RUNNING ones stay uncertain in every pretend evaluation).
+      - ``decide_jump(bracket)``: None to carry on (inactive, nothing untested, or no safe jump);
+        ``(target_stage, kept config ids)`` for a jump of EVALUATE_JUMP_RISK's hops; ``(None, [])`` when every
+        remaining stage is skipped (the bracket ends).
+
+    Audits every jump and one in ``options.audit_every`` evaluations that do not jump: a record (event,
+    bracket, stage, budget, target_stage, rear_per_hop, threshold, incumbent_loss, tested, configs,
+    kept_config_ids, discarded_config_ids, seconds) goes to ``audit``; each jump is also logged at INFO.
+    """
+
+    def __init__(self, options: RiskOptions, posterior: Posterior, encode: Encode,
+                 incumbent_loss: Callable[[], Optional[float]], audit: Optional[AuditSink] = None) -> None:
         self.options = options
-        self.model = model
+        self.posterior = posterior
         self.encode = encode
         self.incumbent_loss = incumbent_loss
         self.audit = audit or (lambda record: None)
@@ -66,7 +95,7 @@ class RiskPolicy:
                                          cross_cov=cross_cov, choosable=choosable)
         return view.slots[index]
 
-    def decide_jump(self, bracket: Bracket):
+    def decide_jump(self, bracket: Bracket) -> Optional[Jump]:
         if not self._active(bracket) or all(x.finished for x in bracket.current):
             return None  # nothing untested: plain successive halving closes the stage
         view = self._view(bracket)
@@ -82,14 +111,14 @@ class RiskPolicy:
 
     # ---- beliefs ------------------------------------------------------------------------
     def _active(self, bracket: Bracket) -> bool:
-        return self.options.threshold > 0 and not bracket.no_jump and self.model.ready
+        return self.options.threshold > 0 and not bracket.no_jump and self.posterior.ready
 
     def _view(self, bracket: Bracket) -> StageView:
         slots = [x for x in bracket.current if x.status is not SlotStatus.FAILED]
         X = self.encode([x.config_id for x in slots])
         tested = np.array([x.status is SlotStatus.DONE for x in slots], dtype=bool)
         budgets = [bracket.plan[stage].budget / self.options.R for stage in range(bracket.stage, len(bracket.plan))]
-        means, stds = self.model.predict_budgets(X, budgets)
+        means, stds = self.posterior.predict_budgets(X, budgets)
         beliefs = []
         for stage, mean, std in zip(range(bracket.stage, len(bracket.plan)), means, stds):
             if stage == bracket.stage:
@@ -101,10 +130,10 @@ class RiskPolicy:
         keep_sizes = [bracket.plan[stage].n for stage in range(bracket.stage + 1, len(bracket.plan))]
         return StageView(slots, beliefs, keep_sizes)
 
-    def _cross_cov(self, bracket: Bracket, view: StageView) -> list[np.ndarray]:
+    def _cross_cov(self, bracket: Bracket, view: StageView) -> list[Array]:
         X = self.encode([x.config_id for x in view.slots])
         budgets = [bracket.plan[s].budget / self.options.R for s in range(bracket.stage, len(bracket.plan))]
-        _, cross_cov = self.model.predict_joint(X, budgets)
+        _, cross_cov = self.posterior.predict_joint(X, budgets)
         tested = view.beliefs[0].tested
         cross_cov[0] = cross_cov[0].copy()
         cross_cov[0][tested, :] = 0.0  # measured: no uncertainty left to share

@@ -70,6 +70,12 @@ class Slot:
         return self.status in (SlotStatus.DONE, SlotStatus.FAILED, SlotStatus.SKIPPED)
 
 
+def _measured_loss(slot: Slot) -> float:
+    """The loss of a DONE slot (DONE always carries one)."""
+    assert slot.loss is not None
+    return slot.loss
+
+
 @dataclass
 class Bracket:
     bracket_id: int
@@ -81,7 +87,7 @@ class Bracket:
     jumped: bool = False    # a jump happened in this bracket
     no_jump: bool = False   # p_no_jump drew this bracket as plain successive halving
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         while len(self.slots) < len(self.plan):
             self.slots.append([])
 
@@ -116,8 +122,7 @@ class Bracket:
 
     def promote(self) -> None:
         """Successive halving: the best n_{i+1} finished configs move on; failed ones never do."""
-        ranked = sorted((x for x in self.current if x.status is SlotStatus.DONE),
-                        key=lambda x: x.loss)
+        ranked = sorted((x for x in self.current if x.status is SlotStatus.DONE), key=_measured_loss)
         self.stage += 1
         if not self.finished:
             self.fill_stage(self.stage, [x.config_id for x in ranked[:self.plan[self.stage].n]])
@@ -140,12 +145,16 @@ class Bracket:
             self.fill_stage(target_stage, list(keep))
 
 
+# A jump: (target stage, config ids kept there); target None finishes the bracket.
+Jump = tuple[Optional[int], list[int]]
+
+
 class StagePolicy(Protocol):
     """The one override point for HyperJump: order within a stage and jumps."""
 
     def choose(self, bracket: Bracket, pending: list[Slot]) -> Slot: ...
 
-    def decide_jump(self, bracket: Bracket) -> Optional[tuple[Optional[int], list[int]]]:
+    def decide_jump(self, bracket: Bracket) -> Optional[Jump]:
         """None: carry on. (target_stage, keep): jump; target None finishes the bracket."""
 
 
@@ -155,7 +164,7 @@ class SuccessiveHalving:
     def choose(self, bracket: Bracket, pending: list[Slot]) -> Slot:
         return pending[0]
 
-    def decide_jump(self, bracket: Bracket):
+    def decide_jump(self, bracket: Bracket) -> Optional[Jump]:
         return None
 
 

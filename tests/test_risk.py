@@ -378,7 +378,20 @@ def test_rank_one_update_matches_gaussian_conditioning():
     np.testing.assert_allclose(np.concatenate(stds) ** 2, direct, rtol=1e-8, atol=1e-12)
 
 
-def test_next_config_with_cross_cov_returns_valid_untested_index():
+def pretend_tested_with_rank_one_update(beliefs, cross_cov, c):
+    """Config c observed at its mean: every stage's variances shrink by the rank-one update, c becomes tested."""
+    stds = rank_one_variances(beliefs, cross_cov, c)
+    out = []
+    for h, (b, std) in enumerate(zip(beliefs, stds)):
+        tested = b.tested.copy()
+        if h == 0:
+            std, tested[c] = std.copy(), True
+            std[c] = 0.0
+        out.append(StageBelief(b.mean, std, tested))
+    return out
+
+
+def test_next_config_with_cross_cov_matches_brute_force_over_pretend_beliefs():
     beliefs, sizes, rng = scenario_81(41)
     n = beliefs[0].n
     f = rng.normal(size=(n, 6))
@@ -387,9 +400,14 @@ def test_next_config_with_cross_cov_returns_valid_untested_index():
     corr /= np.outer(d, d)
     cross_cov = [np.outer(b.std, beliefs[0].std) * corr * 0.9 ** h for h, b in enumerate(beliefs)]
     cross_cov[0] = np.outer(beliefs[0].std, beliefs[0].std) * corr
-    c = next_config_to_test(beliefs, sizes, eta=3, threshold=0.1, scale=0.3, incumbent_loss=0.35,
-                            cross_cov=cross_cov)
-    assert 0 <= c < n and not beliefs[0].tested[c]
+    args = dict(keep_sizes=sizes, eta=3, threshold=0.1, scale=0.3, incumbent_loss=0.35)
+    keys = []
+    for c in np.flatnonzero(~beliefs[0].tested):
+        decision = evaluate_jump_risk(pretend_tested_with_rank_one_update(beliefs, cross_cov, c), **args)
+        keys.append((-decision.hops, decision.accumulated_rear, beliefs[0].mean[c], c))
+    keys.sort()
+    assert keys[0][:2] != keys[1][:2], "the scenario should not be decided by the mean/index tie-breaks alone"
+    assert next_config_to_test(beliefs, cross_cov=cross_cov, **args) == keys[0][3]
 
 
 def test_next_config_max_candidates_knob():
