@@ -2,14 +2,17 @@
 import json
 
 import numpy as np
+import pytest
 from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.replay import advisors
 from hyperjump_advisor.replay.simulator import SimConfig, run_one
-from hyperjump_advisor.replay.tables import auto_time_limit, load_table, resolve_R_eta
+from hyperjump_advisor.replay.tables import auto_time_limit, resolve_R_eta
 from hyperjump_advisor.schedule import iteration_plan
+
+from conftest import shared_table
 
 SPACE = {"a": {"_type": "uniform", "_value": [0.0, 1.0]}, "b": {"_type": "uniform", "_value": [0.0, 1.0]}}
 
@@ -84,9 +87,10 @@ def test_p_no_jump_one_never_jumps():
     assert [t["parameters"]["TRIAL_BUDGET"] for t in ran] == expected[:150]
 
 
+@pytest.mark.slow
 def test_jumps_kill_running_trials_whose_workers_go_straight_to_new_work():
     """8 simulated workers on a real learning-curve table: jumps kill trials of skipped stages."""
-    table = load_table("hyperjump:mnist_epochs")
+    table = shared_table("mnist_epochs")
     budget_map = resolve_R_eta(table)
     limit = auto_time_limit(table, budget_map, 8, iterations=1)
     run = run_one(advisors.get("hyperjump"), table, budget_map, 1, SimConfig(workers=8, time_limit=limit))
