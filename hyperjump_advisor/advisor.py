@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import traceback
 from typing import Any, Optional
@@ -26,43 +25,13 @@ from nni.runtime.tuner_command_channel import CommandType
 from . import persistence
 from .engine import Engine
 from .keys import RESERVED_KEYS
-from .searchspace import SearchSpace
+from .metrics import intermediate_budget, metric_value, read_metric
+from .searchspace import SearchSpace, SearchSpaceError
 from .settings import ClassArgsError, Settings, parse_class_args
 
 _logger = logging.getLogger("hyperjump_advisor")
 
 AUDIT_FILE = "hyperjump-audit.jsonl"
-
-
-def parse_metric(raw: Any) -> Optional[float]:
-    """A metric as NNI delivers it (JSON text of a number or of a dict with "default").
-
-    Returns None for anything that is not a finite number."""
-    value = raw
-    if isinstance(value, str):
-        try:
-            value = nni.load(value)
-        except Exception:  # not JSON at all
-            return None
-    if isinstance(value, dict):
-        value = value.get("default")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def intermediate_budget(raw: Any) -> Optional[int]:
-    """The budget an intermediate metric says it belongs to: ``{"default": value, "budget": b}``."""
-    try:
-        value = nni.load(raw) if isinstance(raw, str) else raw
-    except Exception:
-        return None
-    budget = value.get("budget") if isinstance(value, dict) else None
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) \
-            or not float(budget).is_integer():
-        return None
-    return int(budget)
 
 
 def parameter_id_of(hyper_params: Any) -> Optional[int]:
@@ -92,6 +61,7 @@ class HyperJump(MsgDispatcherBase):
         self.audit_path = _audit_path()
         self.engine = Engine(self.settings, send_trial=self._send_trial, kill=self._send_kill, audit=self._audit)
         self.restored = False
+        self._save_failing = False
 
     def _send_trial(self, payload: dict[str, Any]) -> None:
         self.send(CommandType.NewTrialJob, nni.dump(payload))
@@ -114,15 +84,18 @@ class HyperJump(MsgDispatcherBase):
         self.default_command_queue.put((command, data))
 
     def process_command(self, command, data):
+        """One command; nothing but a failed INITIALIZE may end the experiment (it has nothing to run)."""
         try:
+            self.engine.tick()
             super().process_command(command, data)
-            if command is not CommandType.Ping:
-                self._save_state()
         except Exception:
             message = f"HyperJump failed while handling {command}:\n{traceback.format_exc()}"
             _logger.error(message)
-            self.report_error(message)
-            raise
+            if command is CommandType.Initialize:
+                self.report_error(message)
+                raise
+        if command is not CommandType.Ping:
+            self._save_state()
 
     # ---- NNI handlers -------------------------------------------------------------
     def handle_initialize(self, data):
@@ -130,43 +103,82 @@ class HyperJump(MsgDispatcherBase):
         self.send(CommandType.Initialized, "")
 
     def handle_update_search_space(self, data):
-        self.engine.set_search_space(SearchSpace(data, reserved=RESERVED_KEYS))
+        try:
+            space = SearchSpace(data, reserved=RESERVED_KEYS)
+        except SearchSpaceError as error:
+            if self.engine.searcher.space is None:
+                raise
+            _logger.error("the updated search space is not usable, so the previous one stays: %s", error)
+            return
+        self.engine.set_search_space(space)
 
     def handle_request_trial_jobs(self, data):
-        self.engine.request(int(data))
+        count = _count(data)
+        if count is None:
+            _logger.warning("RequestTrialJobs with %r, not a number of trials; ignored", data)
+            return
+        self.engine.request(count)
 
     def handle_report_metric_data(self, data):
+        if not isinstance(data, dict):
+            _logger.warning("metric payload %r is not a JSON object; ignored", data)
+            return
         if data.get("type") == "REQUEST_PARAMETER":
             _logger.warning("multi-phase trials are not supported by HyperJump; ignoring a parameter request "
                             "from %s", data.get("trial_job_id"))
             return
+        job = data.get("trial_job_id")
+        if job is not None and not isinstance(job, str):
+            _logger.warning("metric with trial_job_id %r, not a job id; ignored", job)
+            return
         raw = data.get("value")
-        self.engine.metric(data.get("parameter_id"), data.get("trial_job_id"), data.get("type"),
-                           parse_metric(raw), intermediate_budget(raw), raw)
+        reading = read_metric(raw)
+        self.engine.metric(data.get("parameter_id"), job, data.get("type"), reading.value,
+                           intermediate_budget(raw), reading.problem or raw)
 
     def handle_trial_end(self, data):
-        self.engine.trial_end(data.get("trial_job_id"), data.get("event"), parameter_id_of(data.get("hyper_params")))
+        job = data.get("trial_job_id") if isinstance(data, dict) else None
+        if not isinstance(job, str):
+            _logger.warning("TrialEnd payload %r names no job; ignored", data)
+            return
+        self.engine.trial_end(job, data.get("event"), parameter_id_of(data.get("hyper_params")))
 
     def handle_import_data(self, data):
         """Finished trials of a resumed experiment. Our own records win: NNI pairs parameters and values
         by trial job, which can be wrong (issue 5726). Without records, they only teach the model."""
         items = data if isinstance(data, list) else []
         if self.restored:
-            _logger.info("IMPORT_DATA: %d results ignored, the advisor's own records of them were restored", len(items))
-            return
-        self.engine.import_results(items, parse_metric)
+            self.engine.import_after_resume(items, metric_value)
+        else:
+            self.engine.import_results(items, metric_value)
 
     def handle_add_customized_trial(self, data):
         """On resume NNI re-runs the trials that were running, under their parameter ids."""
         for item in data if isinstance(data, list) else [data]:
-            item = nni.load(item) if isinstance(item, str) else item
+            try:
+                item = nni.load(item) if isinstance(item, str) else item
+            except Exception:
+                _logger.warning("customized trial %r is not JSON; ignored", item)
+                continue
             self.engine.rerun(item.get("parameter_id") if isinstance(item, dict) else None, item)
 
     # ---- state that survives nnictl resume ------------------------------------------------
     def _save_state(self) -> None:
+        """Best effort: a failed write (a full disk) is a warning, and the next command writes again."""
         folder = self.get_checkpoint_path()
-        if folder:
+        if not folder:
+            return
+        try:
             persistence.save(folder, self.engine)
+        except OSError as error:
+            if not self._save_failing:
+                _logger.warning("cannot save the HyperJump state in %s (%s); the experiment goes on and the "
+                                "state is written again after the next command", folder, error)
+            self._save_failing = True
+        else:
+            if self._save_failing:
+                _logger.warning("the HyperJump state is saved again in %s", folder)
+            self._save_failing = False
 
     def load_checkpoint(self):
         folder = self.get_checkpoint_path()
@@ -187,6 +199,15 @@ class HyperJump(MsgDispatcherBase):
         _logger.info("resume: restored %d brackets, %d configurations, %d trials (%d were running), incumbent %s",
                      len(e.scheduler.brackets), len(e.searcher.configs), len(e.ledger.trials), e.ledger.running(),
                      e.evidence.incumbent)
+
+
+def _count(data: Any) -> Optional[int]:
+    """A RequestTrialJobs payload as a number of trials (NNI sends an int), or None."""
+    if isinstance(data, str) and data.strip().isdigit():
+        return int(data)
+    if isinstance(data, bool) or not isinstance(data, int) or data < 0:
+        return None
+    return data
 
 
 def _audit_path() -> Optional[str]:

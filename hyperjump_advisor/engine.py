@@ -16,8 +16,11 @@ plain Python values) and ``kill(job_id)``.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any, Callable, Optional
 
+from . import stall_guard
 from .evidence import Evidence
 from .jumping import AuditSink, RiskOptions, RiskPolicy, min_observations
 from .keys import BUDGET_KEY, CONFIG_KEY, RESUME_KEY
@@ -35,8 +38,10 @@ _ENDED_OK = "SUCCEEDED"
 
 class Engine:
     def __init__(self, settings: Settings, send_trial: Callable[[dict[str, Any]], None],
-                 kill: Callable[[str], None], audit: Optional[AuditSink] = None):
+                 kill: Callable[[str], None], audit: Optional[AuditSink] = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.settings = settings
+        self.clock = clock
         self._send_trial, self._send_kill, self._audit = send_trial, kill, audit
         self.searcher = Searcher(settings.seed, settings.random_fraction)
         self.evidence = Evidence(settings.R, lambda c: self.searcher.encoded[c])
@@ -84,7 +89,7 @@ class Engine:
             self.credit -= 1
 
     def _issue(self, slot: Slot) -> None:
-        trial = self.ledger.open_trial(slot)
+        trial = self.ledger.open_trial(slot, self.clock())
         parameters = dict(self.searcher.configs[slot.config_id])
         parameters[BUDGET_KEY] = int(slot.budget)
         if self.settings.pause_resume:
@@ -127,14 +132,15 @@ class Engine:
             _logger.info("second final metric of parameter %d ignored", trial.parameter_id)
             return
         trial.final_seen = True
+        trial.awaiting_final = False
         if trial.killed_by_us:
             # our kill came too late (the trial finished first): the slot stays skipped, the measurement is kept
             if value is not None:
                 self._observe(trial.slot, self.settings.to_loss(value))
             return
         if value is None:
-            _logger.warning("parameter %d reported a final metric that is not a finite number (%r): "
-                            "counted as a failed evaluation", trial.parameter_id, raw)
+            _logger.warning("parameter %d reported a final metric that is unusable, %s: counted as a failed "
+                            "evaluation", trial.parameter_id, raw)
         self._finish(trial, value)
         self.fill_credit()
 
@@ -142,15 +148,47 @@ class Engine:
         trial = self.ledger.trial_of_end(job, named_parameter_id)
         if trial is None:
             return
-        trial.ended = True
+        now = self.clock()
         if trial.killed_by_us:
+            self.ledger.mark_ended(trial, now)
             _logger.info("trial %s (parameter %d) ended after our kill", job, trial.parameter_id)
-        elif not trial.final_seen:
-            why = "succeeded without a final metric" if event == _ENDED_OK else f"ended as {event}"
-            _logger.warning("trial %s (parameter %d, config %d, budget %d) %s: counted as the worst result",
-                            job, trial.parameter_id, trial.slot.config_id, trial.slot.budget, why)
+        elif trial.final_seen:
+            self.ledger.mark_ended(trial, now)
+        elif event == _ENDED_OK:
+            # NNI delivers FINAL and TrialEnd apart: the FINAL may still come (stall_guard bounds the wait)
+            self.ledger.mark_ended(trial, now, awaiting_final=True)
+            _logger.info("trial %s (parameter %d) succeeded before its final metric arrived; waiting for it",
+                         job, trial.parameter_id)
+        else:
+            self.ledger.mark_ended(trial, now)
+            _logger.warning("trial %s (parameter %d, config %d, budget %d) ended as %s without a final metric: "
+                            "counted as the worst result", job, trial.parameter_id, trial.slot.config_id,
+                            trial.slot.budget, event)
             self._finish(trial, None)
         self.fill_credit()
+
+    def tick(self) -> None:
+        """Resolve the slots that no job will report on (see :mod:`stall_guard`); called before every command."""
+        now = self.clock()
+        unresolved = self.ledger.unresolved()
+        overdue = stall_guard.overdue_finals(unresolved, now)
+        lost = stall_guard.lost(unresolved, self.ledger.longest_run, now)
+        for trial in overdue:
+            trial.awaiting_final = False
+            _logger.warning("parameter %d (config %d, budget %d) succeeded but its final metric never came "
+                            "(waited %.0f s): counted as the worst result", trial.parameter_id,
+                            trial.slot.config_id, trial.slot.budget, now - (trial.ended_at or now))
+            self._finish(trial, None)
+        for trial in lost:
+            self.ledger.mark_ended(trial, now)
+            _logger.warning("parameter %d (config %d, budget %d) has had no job for %.0f s, %.1f times the longest "
+                            "run at its budget: no job runs it (NNI ran another parameter twice, issue 5726, or "
+                            "it was lost at a stop); counted as failed so its stage goes on", trial.parameter_id,
+                            trial.slot.config_id, trial.slot.budget, now - trial.issued_at,
+                            (now - trial.issued_at) / max(self.ledger.longest_run[trial.slot.budget], 1e-9))
+            self._finish(trial, None)
+        if overdue or lost:
+            self.fill_credit()
 
     def _finish(self, trial: Trial, metric: Optional[float]) -> None:
         slot = trial.slot
@@ -181,9 +219,8 @@ class Engine:
         assert self.searcher.space is not None
         used = 0
         for item in items:
-            params = item.get("parameter") if isinstance(item, dict) else None
-            metric = parse(item.get("value")) if isinstance(item, dict) else None
-            if not isinstance(params, dict) or metric is None or not isinstance(params.get(BUDGET_KEY), (int, float)):
+            params, metric = _import_row(item, parse, self.settings.R)
+            if params is None or metric is None:
                 continue
             config = {k: v for k, v in params.items() if k not in (BUDGET_KEY, CONFIG_KEY, RESUME_KEY)}
             try:
@@ -195,6 +232,35 @@ class Engine:
             used += 1
         _logger.warning("IMPORT_DATA without a HyperJump state: %d of %d results used as model observations only "
                         "(NNI's pairing of parameters and values may be wrong, issue 5726)", used, len(items))
+
+    def import_after_resume(self, items: list[Any], parse: Callable[[Any], Optional[float]]) -> None:
+        """Results NNI recorded but the restored state lacks (their FINAL was still queued at ``nnictl stop``):
+        matched to the unresolved trials by configuration and budget. Everything else is already known."""
+        filled = 0
+        for item in items:
+            params, metric = _import_row(item, parse, self.settings.R)
+            trial = None if params is None or metric is None else self._unresolved_trial_of(params)
+            if trial is None:
+                continue
+            trial.final_seen, trial.awaiting_final = True, False
+            self.ledger.mark_ended(trial, self.clock())
+            self._finish(trial, metric)
+            filled += 1
+        _logger.info("IMPORT_DATA: %d of %d results were missing from the restored state and fill their slots; "
+                     "the others were already known", filled, len(items))
+        if filled:
+            self.fill_credit()
+
+    def _unresolved_trial_of(self, params: dict[str, Any]) -> Optional[Trial]:
+        budget = params[BUDGET_KEY]
+        config = {k: v for k, v in params.items() if k not in (BUDGET_KEY, CONFIG_KEY, RESUME_KEY)}
+        for trial in self.ledger.unresolved():
+            if trial.slot.budget != budget or trial.final_seen:
+                continue
+            if params.get(CONFIG_KEY) == self.searcher.config_key(trial.slot.config_id) or \
+                    self.searcher.configs[trial.slot.config_id] == config:
+                return trial
+        return None
 
     def rerun(self, parameter_id: Any, item: Any) -> None:
         """NNI re-runs a trial that was running when the experiment stopped (or a user's customized trial)."""
@@ -209,3 +275,22 @@ class Engine:
             _logger.warning("customized trial %r is not HyperJump's; it is not scheduled", item)
         if isinstance(parameter_id, int):
             self.ledger.reserve_parameter_id(parameter_id)
+
+
+def _import_row(item: Any, parse: Callable[[Any], Optional[float]], R: int) -> tuple[Optional[dict[str, Any]],
+                                                                                     Optional[float]]:
+    """(parameters, metric) of an IMPORT_DATA row, or Nones when it is unusable (the reason is logged)."""
+    if not isinstance(item, dict) or not isinstance(item.get("parameter"), dict):
+        _logger.warning("IMPORT_DATA row %r is not {'parameter': {...}, 'value': ...}; skipped", item)
+        return None, None
+    params, metric = item["parameter"], parse(item.get("value"))
+    budget = params.get(BUDGET_KEY)
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) \
+            or not 0 < budget <= R:
+        _logger.warning("IMPORT_DATA row with %s=%r skipped: it must be a number in (0, R=%d] (imported from an "
+                        "experiment with another R?)", BUDGET_KEY, budget, R)
+        return None, None
+    if metric is None:
+        _logger.warning("IMPORT_DATA row with value %r skipped: not a finite number", item.get("value"))
+        return None, None
+    return params, metric

@@ -33,6 +33,14 @@ class Trial:
     final_seen: bool = False
     ended: bool = False
     killed_by_us: bool = False
+    awaiting_final: bool = False     # ended SUCCEEDED before its FINAL metric arrived (NNI sends them apart)
+    issued_at: float = 0.0           # advisor clock (monotonic seconds): when it was sent / restored
+    ended_at: Optional[float] = None
+
+    @property
+    def resolved(self) -> bool:
+        """Its slot has its outcome: a result, a failure, or our kill."""
+        return self.ended and not self.awaiting_final
 
 
 class Ledger:
@@ -41,14 +49,22 @@ class Ledger:
         self.job_to_parameter: dict[str, int] = {}
         self.parameter_of_slot: dict[SlotKey, int] = {}
         self.next_parameter_id = 0
+        self.longest_run: dict[int, float] = {}   # budget -> the longest issue-to-end time seen at it
+        self._open: set[int] = set()               # parameter ids that may still be unresolved
+
+    def mark_ended(self, trial: Trial, now: float, awaiting_final: bool = False) -> None:
+        trial.ended, trial.ended_at, trial.awaiting_final = True, now, awaiting_final
+        budget = trial.slot.budget
+        self.longest_run[budget] = max(self.longest_run.get(budget, 0.0), now - trial.issued_at)
 
     # ---- issuing -------------------------------------------------------------------------------
-    def open_trial(self, slot: Slot) -> Trial:
+    def open_trial(self, slot: Slot, now: float) -> Trial:
         """A new parameter id for a slot about to be sent to NNI."""
-        trial = Trial(self.next_parameter_id, slot)
+        trial = Trial(self.next_parameter_id, slot, issued_at=now)
         self.next_parameter_id += 1
         self.trials[trial.parameter_id] = trial
         self.parameter_of_slot[slot_key(slot)] = trial.parameter_id
+        self._open.add(trial.parameter_id)
         return trial
 
     def trial_of_slot(self, slot: Slot) -> Trial:
@@ -80,9 +96,12 @@ class Ledger:
         """The trial a TrialEnd closes; None when it matches nothing or ended already."""
         parameter_id = self.job_to_parameter.get(job)
         if parameter_id is None:
+            if named_parameter_id not in self.trials:
+                _logger.warning("trial end of job %s, which runs no parameter of HyperJump's (hyper_params name %r: "
+                                "a customized trial?); ignored", job, named_parameter_id)
+                return None
             parameter_id = self._guess_silent_job(job, named_parameter_id)
             if parameter_id is None:
-                _logger.warning("trial end of %s matches no running parameter; ignored", job)
                 return None
             self.trials[parameter_id].trial_job_id = job
             self.job_to_parameter[job] = parameter_id
@@ -102,12 +121,17 @@ class Ledger:
         unclaimed = [t for t in self.trials.values() if t.trial_job_id is None and not t.ended]
         if any(t.parameter_id == claimed for t in unclaimed):
             return claimed
-        if not unclaimed:
-            return None
-        guess = min(unclaimed, key=lambda t: t.parameter_id).parameter_id
-        _logger.warning("trial %s ended without metrics and its hyper_params name parameter %r, which another "
-                        "job ran (NNI issue 5726); attributing it to parameter %d", job, claimed, guess)
-        return guess
+        if len(unclaimed) == 1:
+            guess = unclaimed[0].parameter_id
+            _logger.warning("trial %s ended without metrics and its hyper_params name parameter %r, which another "
+                            "job ran (NNI issue 5726); the only parameter no job has spoken for is %d: it ran that",
+                            job, claimed, guess)
+            return guess
+        _logger.warning("trial %s ended without metrics and its hyper_params name parameter %r, which another job "
+                        "ran (NNI issue 5726); %d parameters are unaccounted for, so it cannot be told which one "
+                        "it ran: none is charged, the stall guard resolves the one that never reports",
+                        job, claimed, len(unclaimed))
+        return None
 
     # ---- views -----------------------------------------------------------------------------------
     def parameter_ids_by_config(self) -> dict[int, list[int]]:
@@ -119,21 +143,31 @@ class Ledger:
     def running(self) -> int:
         return sum(not t.ended for t in self.trials.values())
 
+    def unresolved(self) -> list[Trial]:
+        """Trials whose slot still waits for an outcome (not killed by us); O(open trials)."""
+        done = [i for i in self._open if self.trials[i].resolved or self.trials[i].killed_by_us]
+        self._open.difference_update(done)
+        return [self.trials[i] for i in sorted(self._open)]
+
     # ---- persistence -----------------------------------------------------------------------------
     def to_rows(self) -> list[list[object]]:
         return [[t.parameter_id, t.slot.bracket_id, t.slot.stage, t.slot.config_id, t.trial_job_id,
-                 t.final_seen, t.ended, t.killed_by_us] for t in self.trials.values()]
+                 t.final_seen, t.ended, t.killed_by_us, t.awaiting_final] for t in self.trials.values()]
 
     @classmethod
-    def from_rows(cls, rows: list[list[object]], brackets: list[Bracket], next_parameter_id: int) -> "Ledger":
+    def from_rows(cls, rows: list[list[object]], brackets: list[Bracket], next_parameter_id: int,
+                  now: float) -> "Ledger":
         ledger = cls()
-        for pid, bracket_id, stage, config_id, job, final_seen, ended, killed in rows:
+        for row in rows:
+            pid, bracket_id, stage, config_id, job, final_seen, ended, killed = row[:8]
+            awaiting = bool(row[8]) if len(row) > 8 else False
             slot = brackets[bracket_id].slot(stage, config_id)  # type: ignore[index,arg-type]
             # a trial that was running is re-run by NNI under a new job: its old job id means nothing now
             trial = Trial(pid, slot, job if ended else None, bool(final_seen), bool(ended),  # type: ignore[arg-type]
-                          bool(killed))
+                          bool(killed), awaiting, issued_at=now, ended_at=now if ended else None)
             ledger.trials[trial.parameter_id] = trial
             ledger.parameter_of_slot[slot_key(slot)] = trial.parameter_id
+            ledger._open.add(trial.parameter_id)
             if ended and job is not None:
                 ledger.job_to_parameter[job] = trial.parameter_id  # type: ignore[index]
         ledger.next_parameter_id = int(next_parameter_id)

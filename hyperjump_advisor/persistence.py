@@ -64,6 +64,7 @@ def document(engine: Engine) -> dict[str, Any]:
         "incumbent": engine.evidence.incumbent,
         "observations": engine.evidence.observations,
         "rng": engine.searcher.rng.bit_generator.state,
+        "longest_run": engine.ledger.longest_run,
     }
 
 
@@ -71,7 +72,8 @@ def restore(engine: Engine, d: dict[str, Any]) -> None:
     """Everything is parsed before anything of the engine changes."""
     brackets = _brackets_from(d["brackets"])
     configs = [dict(c) for c in d["configs"]]
-    ledger = Ledger.from_rows(d["trials"], brackets, int(d["next_parameter_id"]))
+    ledger = Ledger.from_rows(d["trials"], brackets, int(d["next_parameter_id"]), engine.clock())
+    ledger.longest_run = {int(b): float(t) for b, t in d.get("longest_run", {}).items()}
     incumbent = None if d["incumbent"] is None else (float(d["incumbent"][0]), int(d["incumbent"][1]))
     observations = [(int(c), int(b), float(v)) for c, b, v in d["observations"]]
     engine.searcher.rng.bit_generator.state = d["rng"]

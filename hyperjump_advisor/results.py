@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from .advisor import parse_metric
+from .metrics import metric_value as parse_metric
 
 
 @dataclass(frozen=True)

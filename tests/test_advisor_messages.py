@@ -1,10 +1,11 @@
 """Feed the advisor NNI commands and assert what it sends back."""
+import json
 import math
 
 import pytest
 from nni.runtime.tuner_command_channel import CommandType as C
 
-from hyperjump_advisor import HyperJump
+from hyperjump_advisor import HyperJump, persistence, stall_guard
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.schedule import iteration_plan
 from hyperjump_advisor.settings import ClassArgsError
@@ -20,6 +21,14 @@ def make(**class_args):
     advisor = build_offline(HyperJump, **args)
     advisor.process_command(C.Initialize, SPACE)
     return advisor
+
+
+class FakeClock:
+    """The advisor's clock, moved by hand."""
+
+    def __init__(self, advisor, now=1000.0):
+        self.now = now
+        advisor.engine.clock = lambda: self.now
 
 
 def new_trials(advisor):
@@ -73,6 +82,7 @@ def test_minimize_promotes_the_smallest_metric():
 @pytest.mark.parametrize("event", ["FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED", "SUCCEEDED"])
 def test_a_trial_without_final_metric_is_the_worst_and_never_blocks(event):
     advisor = make()
+    clock = FakeClock(advisor)
     advisor.process_command(C.RequestTrialJobs, 9)
     first = new_trials(advisor)
     broken = first[4]
@@ -81,7 +91,13 @@ def test_a_trial_without_final_metric_is_the_worst_and_never_blocks(event):
     advisor.process_command(C.TrialEnd, trial_end_message("jb", event, broken))
     for t in first[:4] + first[5:]:
         succeed(advisor, t, t["parameters"]["x"])
-    advisor.process_command(C.RequestTrialJobs, 3)
+    if event == "SUCCEEDED":  # its FINAL may still come: the stage waits the grace, then goes on (a Ping)
+        advisor.process_command(C.RequestTrialJobs, 3)
+        assert len(new_trials(advisor)) == 9, "a SUCCEEDED trial's FINAL can arrive after its TrialEnd"
+        clock.now += stall_guard.FINAL_GRACE_SECONDS
+        advisor.process_command(C.Ping, "")
+    else:
+        advisor.process_command(C.RequestTrialJobs, 3)
     promoted = new_trials(advisor)[9:]
     assert len(promoted) == 3, "the stage completed despite the broken trial"
     assert broken["parameters"]["x"] not in [p["parameters"]["x"] for p in promoted]
@@ -143,19 +159,50 @@ def test_trial_job_ids_map_to_parameters_through_metrics_not_hyper_params():
 
 
 def test_a_swapped_job_that_fails_silently_never_stalls_its_stage():
-    """Jobs A and B swapped parameters; B fails before reporting anything."""
+    """Jobs A and B swapped parameters; B fails before reporting anything while others are silent too:
+    nobody is charged by guess; the parameter no job ran is failed by the stall guard, and the stage goes on."""
     advisor = make()
+    clock = FakeClock(advisor)
     advisor.process_command(C.RequestTrialJobs, 9)
     trials = new_trials(advisor)
     a, b = trials[:2]
     advisor.process_command(C.ReportMetricData, metric_message(b["parameter_id"], "A", 0.9))
     advisor.process_command(C.TrialEnd, trial_end_message("A", "SUCCEEDED", a))
     advisor.process_command(C.TrialEnd, trial_end_message("B", "FAILED", b))  # hyper_params say b: claimed by A
-    assert advisor.engine.ledger.trials[a["parameter_id"]].slot.status.value == "FAILED"
+    for t in trials[2:]:
+        assert advisor.engine.ledger.trials[t["parameter_id"]].slot.status.value == "RUNNING", "no guess charged"
+    clock.now += 1.0
     for t in trials[2:]:
         succeed(advisor, t, 0.5)
+    assert advisor.engine.ledger.trials[a["parameter_id"]].slot.status.value == "RUNNING"
     advisor.process_command(C.RequestTrialJobs, 3)
+    assert len(new_trials(advisor)) == 9, "the stage waits: the parameter no job spoke for may still run"
+    clock.now += stall_guard.MIN_LOST_SECONDS
+    advisor.process_command(C.Ping, "")
+    assert advisor.engine.ledger.trials[a["parameter_id"]].slot.status.value == "FAILED"
     assert len(new_trials(advisor)) == 12, "the stage completed and promoted"
+
+
+def test_a_silent_end_is_charged_when_only_one_parameter_is_unaccounted_for():
+    advisor = make(R=3)  # 3 trials in the first stage
+    advisor.process_command(C.RequestTrialJobs, 9)
+    a, b, c = new_trials(advisor)[:3]
+    succeed(advisor, c, 0.3)
+    advisor.process_command(C.ReportMetricData, metric_message(b["parameter_id"], "A", 0.9))
+    advisor.process_command(C.TrialEnd, trial_end_message("A", "SUCCEEDED", a))
+    advisor.process_command(C.TrialEnd, trial_end_message("B", "FAILED", b))  # ran a: the only one left
+    assert advisor.engine.ledger.trials[a["parameter_id"]].slot.status.value == "FAILED"
+
+
+def test_a_customized_trial_of_the_web_ui_never_ends_one_of_ours():
+    """A trial added in the web UI runs with parameter_id null and was never announced to the advisor."""
+    advisor = make()
+    advisor.process_command(C.RequestTrialJobs, 9)
+    ours = new_trials(advisor)
+    custom = {"parameter_id": None, "parameter_source": "customized", "parameters": {"x": 0.5, "opt": "sgd"}}
+    advisor.process_command(C.ReportMetricData, metric_message(None, "UI", 0.99))
+    advisor.process_command(C.TrialEnd, trial_end_message("UI", "SUCCEEDED", custom))
+    assert all(advisor.engine.ledger.trials[t["parameter_id"]].slot.status.value == "RUNNING" for t in ours)
 
 
 def test_trial_end_whose_parameter_was_claimed_by_another_job_is_not_misattributed():
@@ -167,12 +214,53 @@ def test_trial_end_whose_parameter_was_claimed_by_another_job_is_not_misattribut
     assert advisor.engine.ledger.trials[a["parameter_id"]].slot.loss == -0.5
 
 
-def test_handler_exceptions_are_reported_to_nni_and_reraised():
+def test_an_invalid_search_space_update_keeps_the_previous_space():
     advisor = make()
+    advisor.process_command(C.UpdateSearchSpace, {"x": {"_type": "uniform", "_value": [1, 0]}})
+    assert not [s for s in advisor.sent if s.name == "Error"], "the experiment goes on"
+    advisor.process_command(C.RequestTrialJobs, 2)
+    assert [{"x", "opt"} <= set(t["parameters"]) for t in new_trials(advisor)] == [True, True]
+
+
+def test_an_unusable_initial_search_space_is_reported_to_nni_and_raised():
+    advisor = build_offline(HyperJump, R=9, eta=3, seed=0)
     with pytest.raises(Exception):
-        advisor.process_command(C.UpdateSearchSpace, {"x": {"_type": "uniform", "_value": [1, 0]}})
+        advisor.process_command(C.Initialize, {"x": {"_type": "uniform", "_value": [1, 0]}})
     errors = [s for s in advisor.sent if s.name == "Error"]
     assert len(errors) == 1 and '"x"' in errors[0].data and "Traceback" in errors[0].data
+
+
+@pytest.mark.parametrize("command, data", [
+    (C.RequestTrialJobs, None), (C.RequestTrialJobs, "abc"), (C.RequestTrialJobs, -1),
+    (C.ReportMetricData, "not a dict"), (C.ReportMetricData, [1, 2]),
+    (C.ReportMetricData, {"parameter_id": 0, "trial_job_id": ["x"], "type": "FINAL", "value": "0.5"}),
+    (C.ReportMetricData, {"parameter_id": 0, "trial_job_id": {"a": 1}, "type": "FINAL", "value": "0.5"}),
+    (C.ReportMetricData, {"parameter_id": 0, "trial_job_id": "j", "type": "FINAL", "value": str(10 ** 400)}),
+    (C.TrialEnd, "not a dict"), (C.TrialEnd, {"trial_job_id": ["x"], "event": "FAILED"}),
+    (C.AddCustomizedTrialJob, "{not json"), (C.ImportData, "rows"),
+    (C.ImportData, [{"parameter": {"x": 0.5, "opt": "sgd", "TRIAL_BUDGET": float("inf")}, "value": "0.5"},
+                    {"parameter": {"x": 0.5, "opt": "sgd", "TRIAL_BUDGET": 81}, "value": "0.5"}]),
+])
+def test_hostile_payloads_are_ignored_and_never_raise(command, data):
+    advisor = make()
+    advisor.process_command(RequestTrialJobs := C.RequestTrialJobs, 1)
+    advisor.process_command(command, data)
+    assert not [s for s in advisor.sent if s.name == "Error"]
+    advisor.process_command(RequestTrialJobs, 1)
+    assert len(new_trials(advisor)) == 2, "the advisor goes on issuing work"
+    assert advisor.engine.evidence.observations == [], "nothing unusable became an observation"
+
+
+def test_a_failed_state_write_is_a_warning_and_the_next_command_writes_again(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
+    advisor = make()
+    real_save = persistence.save
+    monkeypatch.setattr(persistence, "save", lambda folder, engine: (_ for _ in ()).throw(OSError(28, "No space")))
+    advisor.process_command(C.RequestTrialJobs, 2)
+    assert len(new_trials(advisor)) == 2 and "cannot save the HyperJump state" in caplog.text
+    monkeypatch.setattr(persistence, "save", real_save)
+    advisor.process_command(C.RequestTrialJobs, 1)
+    assert len(json.loads((tmp_path / persistence.STATE_FILE).read_text())["trials"]) == 3
 
 
 def test_bad_class_args_raise_a_named_error_and_report_it_to_nni():

@@ -1,0 +1,40 @@
+"""The stall guard: outcomes for slots that no live job will ever report on.
+
+A stage waits for all its slots, so one slot that never resolves stalls its bracket (and, in
+``serial`` mode, the experiment). NNI can leave a slot so: a trial that ends SUCCEEDED but whose
+FINAL metric never comes (FINAL and TrialEnd travel apart and can be lost at ``nnictl stop``); a
+parameter no job runs because NNI ran another one twice (issue 5726); a trial that was running
+when the experiment stopped and was not re-run. Both rules wait first, because a late FINAL or a
+slow job is far more common than a lost one:
+
+- an ended trial awaiting its FINAL is failed after ``FINAL_GRACE_SECONDS``;
+- a trial no job has spoken for is failed once it has been out for ``LOST_FACTOR`` times the
+  longest run seen at its budget (at least ``MIN_LOST_SECONDS``); without any run at its budget
+  yet there is nothing to compare with, and it waits.
+
+Pure: the engine passes the trials and its clock.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from .ledger import Trial
+
+FINAL_GRACE_SECONDS = 30.0
+LOST_FACTOR = 3.0
+MIN_LOST_SECONDS = 120.0
+
+
+def overdue_finals(trials: Iterable[Trial], now: float) -> list[Trial]:
+    return [t for t in trials if t.awaiting_final and t.ended_at is not None
+            and now - t.ended_at >= FINAL_GRACE_SECONDS]
+
+
+def lost(trials: Iterable[Trial], longest_run: dict[int, float], now: float) -> list[Trial]:
+    out = []
+    for t in trials:
+        if t.ended or t.trial_job_id is not None or t.slot.budget not in longest_run:
+            continue
+        if now - t.issued_at >= max(MIN_LOST_SECONDS, LOST_FACTOR * longest_run[t.slot.budget]):
+            out.append(t)
+    return out
