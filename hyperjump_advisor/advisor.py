@@ -26,12 +26,12 @@ from . import persistence
 from .engine import Engine
 from .keys import RESERVED_KEYS
 from .metrics import intermediate_budget, metric_value, read_metric
+from .records import Records
 from .searchspace import SearchSpace, SearchSpaceError
 from .settings import ClassArgsError, Settings, parse_class_args
 
 _logger = logging.getLogger("hyperjump_advisor")
 
-AUDIT_FILE = "hyperjump-audit.jsonl"
 
 
 def parameter_id_of(hyper_params: Any) -> Optional[int]:
@@ -58,8 +58,9 @@ class HyperJump(MsgDispatcherBase):
 
     def _reset_state(self) -> None:
         """Everything the advisor learns during an experiment (what a resume restores)."""
-        self.audit_path = _audit_path()
-        self.engine = Engine(self.settings, send_trial=self._send_trial, kill=self._send_kill, audit=self._audit)
+        self.records = Records(_log_folder())
+        self.engine = Engine(self.settings, send_trial=self._send_trial, kill=self._send_kill, audit=self._audit,
+                             trial_record=lambda row: self.records.trial(row))
         self.restored = False
         self._save_failing = False
 
@@ -70,14 +71,24 @@ class HyperJump(MsgDispatcherBase):
         self.send(CommandType.KillTrialJob, nni.dump(job))
 
     def _audit(self, record: dict[str, Any]) -> None:
-        """One JSON line per audited risk evaluation, with the parameter ids behind each config id."""
-        if self.audit_path is None:
+        """One audit record; a promotion also names the parameter ids behind each configuration."""
+        if self.records.folder is None:
             return
-        runs = self.engine.ledger.parameter_ids_by_config()
-        for key in ("kept", "discarded"):
-            record[f"{key}_parameter_ids"] = {str(c): runs.get(c, []) for c in record[f"{key}_config_ids"]}
-        with open(self.audit_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        if record.get("event") == "promotion":
+            runs = self.engine.ledger.parameter_ids_by_config()
+            for key in ("kept", "discarded"):
+                record[f"{key}_parameter_ids"] = {str(c): runs.get(c, []) for c in record[f"{key}_config_ids"]}
+        self.records.event(record)
+
+    def _audit_header(self) -> None:
+        """The audit file exists from the start and says what the experiment runs."""
+        if self.records.has_audit():
+            self.records.event({"event": "resume" if self.restored else "restart"})
+            return
+        s = self.settings
+        self.records.event({"event": "header", "class_args": {k: getattr(s, k) for k in s.allowed_keys()},
+                            "R": s.R, "eta": s.eta,
+                            "plan": [[[st.n, st.budget] for st in b] for b in self.engine.scheduler.iteration_plans]})
 
     # ---- one queue, errors reported -------------------------------------------------
     def enqueue_command(self, command, data):
@@ -100,6 +111,7 @@ class HyperJump(MsgDispatcherBase):
     # ---- NNI handlers -------------------------------------------------------------
     def handle_initialize(self, data):
         self.handle_update_search_space(data)
+        self._audit_header()
         self.send(CommandType.Initialized, "")
 
     def handle_update_search_space(self, data):
@@ -210,8 +222,7 @@ def _count(data: Any) -> Optional[int]:
     return data
 
 
-def _audit_path() -> Optional[str]:
-    """The audit trail lives beside dispatcher.log in the experiment's log folder."""
+def _log_folder() -> Optional[str]:
+    """The experiment's log folder, where NNI writes dispatcher.log (None outside an experiment)."""
     from nni.runtime.env_vars import dispatcher_env_vars
-    folder = dispatcher_env_vars.NNI_LOG_DIRECTORY
-    return os.path.join(folder, AUDIT_FILE) if folder and os.path.isdir(folder) else None
+    return dispatcher_env_vars.NNI_LOG_DIRECTORY

@@ -15,6 +15,7 @@ plain Python values) and ``kill(job_id)``.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -39,15 +40,19 @@ _ENDED_OK = "SUCCEEDED"
 class Engine:
     def __init__(self, settings: Settings, send_trial: Callable[[dict[str, Any]], None],
                  kill: Callable[[str], None], audit: Optional[AuditSink] = None,
+                 trial_record: Optional[Callable[[dict[str, Any]], None]] = None,
                  clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.clock = clock
-        self._send_trial, self._send_kill, self._audit = send_trial, kill, audit
+        self._send_trial, self._send_kill = send_trial, kill
+        self._audit: AuditSink = audit or (lambda record: None)
+        self._trial_record = trial_record or (lambda row: None)
         self.searcher = Searcher(settings.seed, settings.random_fraction)
         self.evidence = Evidence(settings.R, lambda c: self.searcher.encoded[c])
         self.ledger = Ledger()
         self.scheduler = Scheduler(settings.R, settings.eta, settings.exec_mode, new_configs=self._new_bracket,
-                                   hold_first_bracket=settings.jumping and settings.hold_first_bracket)
+                                   hold_first_bracket=settings.jumping and settings.hold_first_bracket,
+                                   on_event=self._audit)
         self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}
         self.credit = 0
 
@@ -136,7 +141,7 @@ class Engine:
         if trial.killed_by_us:
             # our kill came too late (the trial finished first): the slot stays skipped, the measurement is kept
             if value is not None:
-                self._observe(trial.slot, self.settings.to_loss(value))
+                self._observe(trial, self.settings.to_loss(value))
             return
         if value is None:
             _logger.warning("parameter %d reported a final metric that is unusable, %s: counted as a failed "
@@ -194,15 +199,21 @@ class Engine:
         slot = trial.slot
         loss = None if metric is None else self.settings.to_loss(metric)
         if loss is not None:
-            self._observe(slot, loss)  # model and incumbent first: the jump decision below uses both
+            self._observe(trial, loss)  # model and incumbent first: the jump decision below uses both
             if slot.status is SlotStatus.FAILED:
                 self.scheduler.revise(slot, loss)  # a final metric that arrived after its TrialEnd
-        self._kill(self.scheduler.finish(slot, loss))
+        dropped = self.scheduler.finish(slot, loss)
+        self._write_trial_row(trial, metric)
+        self._kill(dropped)
 
-    def _observe(self, slot: Slot, loss: float) -> None:
+    def _observe(self, trial: Trial, loss: float) -> None:
+        slot = trial.slot
         if self.evidence.add_final(slot.config_id, slot.budget, loss):
+            metric = self.settings.to_loss(loss)
             _logger.info("new incumbent: config %d %s, metric %g", slot.config_id,
-                         self.searcher.configs[slot.config_id], self.settings.to_loss(loss))
+                         self.searcher.configs[slot.config_id], metric)
+            self._audit({"event": "incumbent", "config_id": slot.config_id, "parameter_id": trial.parameter_id,
+                         "metric": metric, "budget": slot.budget})
 
     def _kill(self, slots: list[Slot]) -> None:
         for slot in slots:
@@ -210,8 +221,18 @@ class Engine:
             if trial.ended:
                 continue
             trial.killed_by_us = True
+            self._write_trial_row(trial, None)
             if trial.trial_job_id is not None:  # else: killed when its first metric names the job
                 self._send_kill(trial.trial_job_id)
+
+    def _write_trial_row(self, trial: Trial, metric: Optional[float]) -> None:
+        slot = trial.slot
+        self._trial_record({
+            "parameter_id": trial.parameter_id, "trial_job_id": trial.trial_job_id, "config_id": slot.config_id,
+            "bracket": slot.bracket_id, "stage": slot.stage, "budget": slot.budget, "status": slot.status.value,
+            "metric": metric, "loss": slot.loss, "jumped": int(slot.status is SlotStatus.SKIPPED),
+            "killed": int(trial.killed_by_us), "time": time.time(),
+            "parameters": json.dumps(plain(self.searcher.configs[slot.config_id]), sort_keys=True)})
 
     # ---- NNI's resume ------------------------------------------------------------------------------
     def import_results(self, items: list[Any], parse: Callable[[Any], Optional[float]]) -> None:

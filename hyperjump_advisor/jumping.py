@@ -162,28 +162,27 @@ class RiskPolicy:
         if not jumped and (self._quiet_evaluations - 1) % self.options.audit_every:
             return
         keep = set(int(i) for i in decision.keep)
-        target = "new bracket" if decision.finishes_bracket else bracket.stage + decision.hops
-        record = {
-            "event": "jump" if jumped else "no_jump",
-            "time": time.time(),
-            "bracket": bracket.bracket_id,
-            "stage": bracket.stage,
-            "budget": bracket.plan[bracket.stage].budget,
-            "target_stage": target if jumped else bracket.stage,
-            "rear_per_hop": [float(r) for r in decision.rear_per_hop],
-            "threshold": self.options.threshold,
-            "incumbent_loss": self.incumbent_loss(),
-            "tested": int(view.beliefs[0].tested.sum()),
-            "configs": len(view.slots),
-            "kept_config_ids": [view.slots[i].config_id for i in sorted(keep)],
-            "discarded_config_ids": [x.config_id for i, x in enumerate(view.slots) if i not in keep] if jumped else [],
-            "seconds": round(seconds, 6),
-        }
+        accepted = [float(r) for r in decision.rear_per_hop[:decision.hops]]
+        rejected = decision.rear_per_hop[decision.hops] if len(decision.rear_per_hop) > decision.hops else None
+        common = {"time": time.time(), "bracket": bracket.bracket_id, "stage": bracket.stage,
+                  "rear_per_hop": accepted, "rejected_rear": None if rejected is None else float(rejected),
+                  "threshold": self.options.threshold, "incumbent_loss": self.incumbent_loss(),
+                  "tested": int(view.beliefs[0].tested.sum()), "configs": len(view.slots),
+                  "seconds": round(seconds, 6)}
+        if not jumped:
+            self.audit({"event": "no_jump", **common})
+            return
+        target = None if decision.finishes_bracket else bracket.stage + decision.hops
+        record = {"event": "promotion", "kind": "jump", **common,
+                  "to_stage": target, "finishes_bracket": bool(decision.finishes_bracket),
+                  "from_budget": bracket.plan[bracket.stage].budget,
+                  "to_budget": None if target is None else bracket.plan[target].budget,
+                  "kept_config_ids": [view.slots[i].config_id for i in sorted(keep)],
+                  "discarded_config_ids": [x.config_id for i, x in enumerate(view.slots) if i not in keep]}
         self.audit(record)
-        if jumped:
-            _logger.info("jump in bracket %d: stage %d -> %s with %d of %d configs (rEAR per hop %s, lambda %g)",
-                         bracket.bracket_id, bracket.stage, target, len(keep), len(view.slots),
-                         ", ".join(f"{r:.3g}" for r in decision.rear_per_hop), self.options.threshold)
+        _logger.info("jump in bracket %d: stage %d -> %s with %d of %d configs (rEAR per accepted hop %s, lambda %g)",
+                     bracket.bracket_id, bracket.stage, "a new bracket" if target is None else target, len(keep),
+                     len(view.slots), ", ".join(f"{r:.3g}" for r in accepted), self.options.threshold)
 
 
 def min_observations(n_params: int) -> int:

@@ -174,6 +174,7 @@ class ExecMode(str, enum.Enum):
 
 
 NewConfigs = Callable[[Bracket, int], list[int]]
+EventSink = Callable[[dict[str, object]], None]  # bracket openings and successive-halving promotions
 
 
 class Scheduler:
@@ -183,8 +184,10 @@ class Scheduler:
     bracket (random, or model-based warm start)."""
 
     def __init__(self, R: int, eta: int, exec_mode: ExecMode, new_configs: NewConfigs,
-                 policy: Optional[StagePolicy] = None, hold_first_bracket: bool = False):
+                 policy: Optional[StagePolicy] = None, hold_first_bracket: bool = False,
+                 on_event: Optional[EventSink] = None):
         self.R, self.eta = R, eta
+        self.on_event: EventSink = on_event or (lambda record: None)
         self.exec_mode = ExecMode(exec_mode)
         self.new_configs = new_configs
         self.policy = policy or SuccessiveHalving()
@@ -214,6 +217,8 @@ class Scheduler:
         bracket = Bracket(bracket_id=k, iteration=k // per_iteration, s=len(plan) - 1, plan=plan)
         bracket.fill_stage(0, self.new_configs(bracket, plan[0].n))
         self.brackets.append(bracket)
+        self.on_event({"event": "bracket", "bracket": bracket.bracket_id, "iteration": bracket.iteration,
+                       "s": bracket.s, "no_jump": bracket.no_jump, "config_ids": [x.config_id for x in bracket.current]})
         return bracket
 
     # ---- the two events -------------------------------------------------------
@@ -271,7 +276,19 @@ class Scheduler:
                 to_kill.extend(running)
                 continue
             if bracket.stage_complete():
-                bracket.promote()
+                self._promote(bracket)
                 continue
             break
         return to_kill
+
+    def _promote(self, bracket: Bracket) -> None:
+        """Successive halving, recorded: which configurations moved up and which stayed behind."""
+        stage, ran = bracket.stage, [x.config_id for x in bracket.current]
+        bracket.promote()
+        if stage + 1 >= len(bracket.plan):
+            return  # the last stage ends the bracket: nothing moves up
+        kept = [x.config_id for x in bracket.slots[stage + 1]]
+        self.on_event({"event": "promotion", "kind": "successive_halving", "bracket": bracket.bracket_id,
+                       "stage": stage, "to_stage": stage + 1, "from_budget": bracket.plan[stage].budget,
+                       "to_budget": bracket.plan[stage + 1].budget, "kept_config_ids": kept,
+                       "discarded_config_ids": [c for c in ran if c not in kept]})

@@ -1,5 +1,6 @@
 """Feed the advisor NNI commands and assert what it sends back."""
 import json
+import logging
 import math
 
 import pytest
@@ -253,6 +254,7 @@ def test_hostile_payloads_are_ignored_and_never_raise(command, data):
 
 def test_a_failed_state_write_is_a_warning_and_the_next_command_writes_again(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
+    caplog.set_level(logging.WARNING, logger="hyperjump_advisor")
     advisor = make()
     real_save = persistence.save
     monkeypatch.setattr(persistence, "save", lambda folder, engine: (_ for _ in ()).throw(OSError(28, "No space")))

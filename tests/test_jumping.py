@@ -6,6 +6,7 @@ import pytest
 from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
+from hyperjump_advisor.records import Records
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.replay import advisors
 from hyperjump_advisor.replay.simulator import SimConfig, run_one
@@ -48,16 +49,20 @@ def test_threshold_zero_is_exactly_hyperband():
 
 def test_jumps_skip_stages_log_an_audit_trail_and_find_a_good_config_sooner(tmp_path):
     advisor = build_offline(HyperJump, R=81, eta=3, seed=1, exec_mode="serial", p_no_jump=0.0)
-    advisor.audit_path = str(tmp_path / "audit.jsonl")
+    advisor.records = Records(str(tmp_path))
     ran = run_serial(advisor, 150)
     jumped = [b for b in advisor.engine.scheduler.brackets if b.jumped]
     assert jumped, "on a smooth problem the model becomes confident enough to jump"
-    records = [json.loads(line) for line in open(advisor.audit_path)]
-    jumps = [r for r in records if r["event"] == "jump"]
+    records = [json.loads(line) for line in open(advisor.records.audit_path)]
+    jumps = [r for r in records if r["event"] == "promotion" and r["kind"] == "jump"]
     assert len(jumps) >= len(jumped)
     for r in jumps:
-        hops = len(r["rear_per_hop"]) if r["target_stage"] == "new bracket" else r["target_stage"] - r["stage"]
-        assert hops >= 1 and sum(r["rear_per_hop"][:hops]) <= r["threshold"] + 1e-12, "accepted hops stay under lambda"
+        hops = len(r["rear_per_hop"])
+        if not r["finishes_bracket"]:
+            assert hops == r["to_stage"] - r["stage"], "rear_per_hop holds the accepted hops only"
+        assert hops >= 1 and sum(r["rear_per_hop"]) <= r["threshold"] + 1e-12, "accepted hops stay under lambda"
+        if r["rejected_rear"] is not None:
+            assert sum(r["rear_per_hop"]) + r["rejected_rear"] > r["threshold"], "the next hop was rejected"
         assert set(r["kept_config_ids"]).isdisjoint(r["discarded_config_ids"])
         for c in r["discarded_config_ids"]:
             assert str(c) in r["discarded_parameter_ids"]

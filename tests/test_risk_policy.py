@@ -119,14 +119,15 @@ def test_skips_every_remaining_stage_when_the_incumbent_is_certainly_better():
     posterior, losses = clear_leaders()
     policy, records = make_policy(posterior, incumbent=0.01)
     assert policy.decide_jump(make_bracket(losses)) == (None, [])
-    assert records[-1]["target_stage"] == "new bracket"
+    assert records[-1]["finishes_bracket"] and records[-1]["to_stage"] is None and records[-1]["to_budget"] is None
 
 
 def test_no_jump_under_high_uncertainty():
     posterior, losses = fog()
     policy, records = make_policy(posterior, incumbent=0.5)
     assert policy.decide_jump(make_bracket(losses)) is None
-    assert records[0]["event"] == "no_jump" and records[0]["rear_per_hop"][0] > policy.options.threshold
+    assert records[0]["event"] == "no_jump" and records[0]["rear_per_hop"] == []
+    assert records[0]["rejected_rear"] > policy.options.threshold
 
 
 @pytest.mark.parametrize("incumbent, best_loss", [(None, 0.0), (0.2, 0.05), (0.02, 0.05)])
@@ -141,7 +142,10 @@ def test_decide_jump_is_evaluate_jump_risk_on_the_posterior_beliefs(incumbent, b
     slots, beliefs = beliefs_by_hand(posterior, bracket)
     scale = incumbent - best_loss if incumbent is not None and incumbent > best_loss else 1.0
     expected = risk.evaluate_jump_risk(beliefs, KEEP_SIZES, ETA, 0.5, scale, incumbent)
-    assert records[0]["rear_per_hop"] == [float(r) for r in expected.rear_per_hop]
+    accepted = [float(r) for r in expected.rear_per_hop[:expected.hops]]
+    rejected = expected.rear_per_hop[expected.hops:]
+    assert records[0]["rear_per_hop"] == accepted, "only accepted hops count"
+    assert records[0]["rejected_rear"] == (float(rejected[0]) if rejected else None)
     if expected.hops == 0:
         assert answer is None
     elif expected.finishes_bracket:
@@ -181,8 +185,9 @@ def test_audit_of_a_jump_holds_what_was_kept_and_discarded():
     policy, records = make_policy(posterior, incumbent=None)
     assert policy.decide_jump(bracket) == (2, [100])
     (record,) = records
-    assert record["event"] == "jump" and record["bracket"] == 7 and record["stage"] == 0 and record["budget"] == 1
-    assert record["target_stage"] == 2 and len(record["rear_per_hop"]) == 2
+    assert record["event"] == "promotion" and record["kind"] == "jump"
+    assert record["bracket"] == 7 and record["stage"] == 0 and record["from_budget"] == 1
+    assert record["to_stage"] == 2 and record["to_budget"] == 9 and len(record["rear_per_hop"]) == 2
     assert sum(record["rear_per_hop"]) <= record["threshold"] == 0.1
     assert record["kept_config_ids"] == [100]
     assert record["discarded_config_ids"] == [c for c in IDS if c not in (100, 108)]  # the failed one is neither
@@ -195,8 +200,7 @@ def test_one_in_audit_every_quiet_evaluations_is_audited():
     for _ in range(7):
         assert policy.decide_jump(make_bracket(losses)) is None
     assert len(records) == 3  # evaluations 1, 4 and 7
-    assert all(r["event"] == "no_jump" and r["kept_config_ids"] == [] and r["discarded_config_ids"] == []
-               for r in records)
+    assert all(r["event"] == "no_jump" and "kept_config_ids" not in r for r in records)
 
 
 # ------------------------------------------------------------------------------------------------ choose
