@@ -10,8 +10,11 @@ or raises :class:`StateError` and leaves the engine untouched for a clean start.
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any, Optional
+
+import numpy as np
 
 from .engine import Engine
 from .files import write_atomically
@@ -69,14 +72,22 @@ def document(engine: Engine) -> dict[str, Any]:
 
 
 def restore(engine: Engine, d: dict[str, Any]) -> None:
-    """Everything is parsed before anything of the engine changes."""
-    brackets = _brackets_from(d["brackets"])
-    configs = [dict(c) for c in d["configs"]]
-    ledger = Ledger.from_rows(d["trials"], brackets, int(d["next_parameter_id"]), engine.clock())
-    ledger.longest_run = {int(b): float(t) for b, t in d.get("longest_run", {}).items()}
-    incumbent = None if d["incumbent"] is None else (float(d["incumbent"][0]), int(d["incumbent"][1]))
-    observations = [(int(c), int(b), float(v)) for c, b, v in d["observations"]]
-    engine.searcher.rng.bit_generator.state = d["rng"]
+    """Everything is parsed and checked before anything of the engine changes; StateError if unusable."""
+    try:
+        brackets = _brackets_from(d["brackets"])
+        configs = [dict(c) for c in d["configs"]]
+        ledger = Ledger.from_rows(d["trials"], brackets, int(d["next_parameter_id"]), engine.clock())
+        ledger.longest_run = {int(b): float(t) for b, t in d.get("longest_run", {}).items()}
+        incumbent = None if d["incumbent"] is None else (float(d["incumbent"][0]), int(d["incumbent"][1]))
+        observations = [(int(c), int(b), float(v)) for c, b, v in d["observations"]]
+        _check_consistent(engine, brackets, len(configs), ledger, observations, incumbent)
+        rng = np.random.default_rng()
+        rng.bit_generator.state = d["rng"]
+    except StateError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        raise StateError(f"the state is corrupt ({type(error).__name__}: {error})") from error
+    engine.searcher.rng = rng
     engine.scheduler.brackets = brackets
     engine.searcher.configs = configs
     engine.ledger = ledger
@@ -87,6 +98,32 @@ def restore(engine: Engine, d: dict[str, Any]) -> None:
             c = trial.slot.config_id
             engine.evidence.completed_budget[c] = max(trial.slot.budget, engine.evidence.completed_budget.get(c, 0))
     engine.credit = 0
+
+
+def _check_consistent(engine: Engine, brackets: list[Bracket], n_configs: int, ledger: Ledger,
+                      observations: list[tuple[int, int, float]], incumbent: Optional[tuple[float, int]]) -> None:
+    """What a corrupt file could hold that parses but would crash later or reuse parameter ids."""
+    plans = engine.scheduler.iteration_plans
+    for b in brackets:
+        if b.plan != plans[b.bracket_id % len(plans)] or not 0 <= b.stage <= len(b.plan):
+            raise StateError(f"bracket {b.bracket_id} does not follow the Hyperband plan of R and eta")
+        for stage in b.slots:
+            for x in stage:
+                if not 0 <= x.config_id < n_configs:
+                    raise StateError(f"bracket {b.bracket_id} names configuration {x.config_id} of {n_configs}")
+                if (x.status is SlotStatus.DONE) != (x.loss is not None and math.isfinite(x.loss)):
+                    raise StateError(f"bracket {b.bracket_id} has a slot {x.status.value} with loss {x.loss!r}")
+    if ledger.trials and max(ledger.trials) >= ledger.next_parameter_id or min(ledger.trials, default=0) < 0:
+        raise StateError(f"next_parameter_id {ledger.next_parameter_id} would reuse a parameter id")
+    if len(ledger.parameter_of_slot) != len(ledger.trials):
+        raise StateError("two trials share one slot")
+    if any(t.slot.status is SlotStatus.PENDING for t in ledger.trials.values()):
+        raise StateError("a trial runs a slot that was never sent")
+    for c, budget, loss in observations:
+        if not (0 <= c < n_configs and 0 < budget <= engine.settings.R and math.isfinite(loss)):
+            raise StateError(f"observation {(c, budget, loss)!r} is out of range")
+    if incumbent is not None and not (0 <= incumbent[1] < n_configs and math.isfinite(incumbent[0])):
+        raise StateError(f"incumbent {incumbent!r} is out of range")
 
 
 def check_same_settings(stored: dict[str, Any], engine: Engine, path_hint: str) -> None:

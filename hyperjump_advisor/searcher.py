@@ -19,7 +19,7 @@ import numpy as np
 from .files import plain
 from .posterior import Posterior
 from .searchspace import SearchSpace
-from .warmstart import MIN_POOL, POOL_PER_CONFIG, expected_improvement, split_random_and_model, top_distinct
+from .warmstart import MAX_POOL, MIN_POOL, POOL_PER_CONFIG, expected_improvement, split_random_and_model, top_distinct
 
 
 class Searcher:
@@ -69,7 +69,7 @@ class Searcher:
         if n == 0:
             return []
         space = self._space()
-        pool = [space.sample(self.rng) for _ in range(max(MIN_POOL, POOL_PER_CONFIG * n))]
+        pool = [space.sample(self.rng) for _ in range(min(MAX_POOL, max(MIN_POOL, POOL_PER_CONFIG * n)))]
         mean, std = model.predict(space.encode_many(pool), 1.0)
         best = incumbent_loss if incumbent_loss is not None else float(np.min(mean))
         keys = [space.key(c) for c in pool]

@@ -14,6 +14,7 @@ from scipy.stats import norm
 
 POOL_PER_CONFIG = 20   # candidates drawn per model-chosen configuration
 MIN_POOL = 500
+MAX_POOL = 20_000      # bounds a huge bracket's cost (R > 10,000); the rest of it is then drawn uniformly
 
 
 def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
