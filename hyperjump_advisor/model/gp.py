@@ -55,51 +55,18 @@ import contextlib
 import logging
 import math
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Iterator
 
 import numpy as np
 import scipy.linalg as sla
 
+from .kernel import KernelHyperparameters, budget_feature, kernel, kernel_diag, matern
+
 __all__ = ["MultiFidelityGP", "KernelHyperparameters"]
 
-_SQRT5 = math.sqrt(5.0)
 _STAGE_CACHE_SIZE = 8  # stages whose L^{-1} K(Z, X) predict_budgets keeps (open brackets, parallel runs)
 _GPY_JITTER = 1e-8  # GPy's ExactGaussianInference adds variance + 1e-8 to the diagonal
-
-
-@dataclass(frozen=True)
-class KernelHyperparameters:
-    """Hyperparameters of the product kernel, in standardised-loss units."""
-
-    lengthscale: np.ndarray  # (d,) ARD lengthscales of the Matern 5/2 kernel
-    matern_variance: float  # fixed to 1.0 by default (scale is in the budget kernel)
-    bias_variance: float  # sigma_b^2: weight of the constant basis function
-    linear_variance: float  # sigma_l^2: weight of the (1-b)^2 basis function
-    noise_variance: float  # Gaussian likelihood variance
-
-
-def _budget_feature(b: np.ndarray) -> np.ndarray:
-    """phi(b*) = (1 - b*)^2, the non-constant basis function of the budget kernel."""
-    return (1.0 - b) ** 2
-
-
-def _matern(h: KernelHyperparameters, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
-    """ARD Matern 5/2 over the hyperparameters -> (n1, n2); GPy's formula."""
-    a = x1 / h.lengthscale
-    c = x2 / h.lengthscale
-    sq = np.sum(a * a, axis=1)[:, None] + np.sum(c * c, axis=1)[None, :] - 2.0 * (a @ c.T)
-    r = np.sqrt(np.clip(sq, 0.0, np.inf))
-    return h.matern_variance * (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * np.exp(-_SQRT5 * r)
-
-
-def _kernel(h: KernelHyperparameters, x1: np.ndarray, p1: np.ndarray, x2: np.ndarray, p2: np.ndarray) -> np.ndarray:
-    """k((x1, phi1), (x2, phi2)) = Matern52(x1, x2) * (s_b + s_l phi1 phi2) -> (n1, n2)."""
-    return _matern(h, x1, x2) * (h.bias_variance + h.linear_variance * np.outer(p1, p2))
-
-
-def _kernel_diag(h: KernelHyperparameters, p: np.ndarray) -> np.ndarray:
-    return h.matern_variance * (h.bias_variance + h.linear_variance * p * p)
 
 
 _THREADPOOLS = None  # threadpoolctl.ThreadpoolController, created on first use
@@ -321,9 +288,9 @@ class MultiFidelityGP:
 
     def _predict(self, X: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h = self.hyper
-        V = self._solve_lower(_kernel(h, self._xa, self._pa, X, p))  # (n, m) = L^{-1} K(Z, Z*)
+        V = self._solve_lower(kernel(h, self._xa, self._pa, X, p))  # (n, m) = L^{-1} K(Z, Z*)
         mean = V.T @ self._z
-        var = np.clip(_kernel_diag(h, p) - np.einsum("ij,ij->j", V, V), 1e-300, None)
+        var = np.clip(kernel_diag(h, p) - np.einsum("ij,ij->j", V, V), 1e-300, None)
         return self._y_mean + self._y_scale * mean, self._y_scale * np.sqrt(var)
 
     def predict_budgets(self, X: np.ndarray, budgets: list[float]) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -342,8 +309,8 @@ class MultiFidelityGP:
         aa, ab, bb = (WA * WA).sum(axis=0), (WA * WB).sum(axis=0), (WB * WB).sum(axis=0)
         means, stds = [], []
         for b in budgets:
-            ph = float(_budget_feature(np.array(b)))
-            var = np.clip(_kernel_diag(h, np.full(X.shape[0], ph)) - (aa + 2 * ph * ab + ph * ph * bb), 1e-300, None)
+            ph = float(budget_feature(np.array(b)))
+            var = np.clip(kernel_diag(h, np.full(X.shape[0], ph)) - (aa + 2 * ph * ab + ph * ph * bb), 1e-300, None)
             means.append(self._y_mean + self._y_scale * (ma + ph * mb))
             stds.append(self._y_scale * np.sqrt(var))
         return means, stds
@@ -359,7 +326,7 @@ class MultiFidelityGP:
             _, start, WA, WB = entry
         if start < n:
             h = self.hyper
-            km = _matern(h, self._xa[start:], X)                                   # (k, m)
+            km = matern(h, self._xa[start:], X)                                   # (k, m)
             KA, KB = h.bias_variance * km, h.linear_variance * self._pa[start:, None] * km
             L21, L22 = self._chol[start:n, :start], self._chol[start:n, start:n]
             solve = lambda B: sla.solve_triangular(L22, B, lower=True, check_finite=False)  # noqa: E731
@@ -387,12 +354,12 @@ class MultiFidelityGP:
         # two triangular solves whatever the number of budgets.
         h = self.hyper
         m = X.shape[0]
-        km = _matern(h, self._xa, X)  # (n, m)
+        km = matern(h, self._xa, X)  # (n, m)
         W = self._solve_lower(np.hstack([h.bias_variance * km, h.linear_variance * self._pa[:, None] * km]))
         G = W.T @ W  # (2m, 2m) Gram blocks [[AA, AB], [BA, BB]]
         ma, mb = np.split(W.T @ self._z, 2)
-        kxx = _matern(h, X, X)
-        phis = [float(_budget_feature(b)) for b in budgets]
+        kxx = matern(h, X, X)
+        phis = [float(budget_feature(b)) for b in budgets]
         p0 = phis[0]
         s2 = self._y_scale**2
         means, cross = [], []
@@ -506,7 +473,7 @@ class MultiFidelityGP:
         sub = self._fit_subset()
         ids = self._active[sub]
         x = self._x[ids]
-        p = _budget_feature(self._b[ids])
+        p = budget_feature(self._b[ids])
         y = (self._targets(self._active)[sub] - self._y_mean_of_active()) / self._y_scale_of_active()
         starts = []
         if self.hyper is not None:
@@ -584,8 +551,8 @@ class MultiFidelityGP:
     def _full_factorisation(self) -> None:
         ids = self._active
         self._xa = self._x[ids]
-        self._pa = _budget_feature(self._b[ids])
-        K = _kernel(self.hyper, self._xa, self._pa, self._xa, self._pa)
+        self._pa = budget_feature(self._b[ids])
+        K = kernel(self.hyper, self._xa, self._pa, self._xa, self._pa)
         K[np.diag_indices_from(K)] += self._noise_diag()
         self._chol = self._cholesky(K)
         self.n_full_factorisations += 1
@@ -596,10 +563,10 @@ class MultiFidelityGP:
         k = self._new_count
         ids_new = self._active[-k:]
         x_new = self._x[ids_new]
-        p_new = _budget_feature(self._b[ids_new])
+        p_new = budget_feature(self._b[ids_new])
         h = self.hyper
-        B = self._solve_lower(_kernel(h, self._xa, self._pa, x_new, p_new))  # (n, k) = L21^T
-        S = _kernel(h, x_new, p_new, x_new, p_new) - B.T @ B
+        B = self._solve_lower(kernel(h, self._xa, self._pa, x_new, p_new))  # (n, k) = L21^T
+        S = kernel(h, x_new, p_new, x_new, p_new) - B.T @ B
         S[np.diag_indices_from(S)] += self._noise_diag()
         try:
             L22 = np.linalg.cholesky(S)
@@ -679,7 +646,7 @@ class MultiFidelityGP:
         elif b.shape != (X.shape[0],):
             raise ValueError(f"budget must be a scalar or have shape ({X.shape[0]},), got {b.shape}")
         self._check_budget(b)
-        return X, _budget_feature(b)
+        return X, budget_feature(b)
 
     def to_gpy(self):
         """A GPy GPRegression on the active points with the current hyperparameters.
