@@ -64,7 +64,7 @@ def test_ready_threshold():
         assert not gp.ready
     with pytest.raises(RuntimeError, match="not ready"):
         gp.predict(rng.random((2, 2)), 1.0)
-    gp.add_observations(gp._x[:1], [0.5], [7.0])  # a repeat is not a new observation
+    gp.add_observations(gp.store.inputs(np.arange(1)), [0.5], [7.0])  # a repeat is not a new observation
     assert gp.n_observations == 3 and not gp.ready
     gp.add_observations(rng.random((1, 2)), [0.5], [1.0])
     assert gp.n_observations == 4 and gp.ready

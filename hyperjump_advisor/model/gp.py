@@ -61,6 +61,7 @@ from typing import Iterator
 import numpy as np
 import scipy.linalg as sla
 
+from .store import ObservationStore
 from .kernel import KernelHyperparameters, budget_feature, kernel, kernel_diag, matern
 
 __all__ = ["MultiFidelityGP", "KernelHyperparameters"]
@@ -188,23 +189,11 @@ class MultiFidelityGP:
         self.variance_bounds = (float(variance_bounds[0]), float(variance_bounds[1]))
         self._rng = np.random.default_rng(seed)
 
-        # All distinct observations, in insertion order (index = id).
-        self._index: dict[bytes, int] = {}
-        self._n = 0
-        self._x = np.zeros((64, self.n_dims))
-        self._b = np.zeros(64)
-        self._sum = np.zeros(64)
-        self._count = np.zeros(64)
-
-        # Posterior state over the active ids (a prefix-extended list of ids).
-        self._active: np.ndarray = np.zeros(0, dtype=np.int64)
-        self._in_active: np.ndarray = np.zeros(0, dtype=bool)
-        self._pending: list[int] = []  # new ids not yet in the factor
+        self.store = ObservationStore(self.n_dims)
         self._y_dirty = False
         self._chol: np.ndarray | None = None  # lower Cholesky of K + (noise + 1e-8) I
         self._bufs = [np.empty(0), np.empty(0)]  # ping-pong storage for the growing factor
         self._buf_in_use = 0
-        self._new_count = 0
         self._xa: np.ndarray | None = None  # active inputs (n, d)
         self._pa: np.ndarray | None = None  # active budget features (n,)
         self._z: np.ndarray | None = None  # L^{-1} y_standardised
@@ -236,40 +225,23 @@ class MultiFidelityGP:
         if not (np.all(np.isfinite(X)) and np.all(np.isfinite(losses))):
             raise ValueError("X and losses must be finite")
         self._check_budget(budgets)
-        for i in range(k):
-            key = np.round(np.append(X[i], budgets[i]), 12).tobytes()
-            j = self._index.get(key)
-            if j is None:
-                j = self._n
-                if j == self._b.size:
-                    self._grow_storage()
-                self._index[key] = j
-                self._x[j] = X[i]
-                self._b[j] = budgets[i]
-                self._sum[j] = losses[i]
-                self._count[j] = 1
-                self._n += 1
-                self._pending.append(j)
-            else:
-                self._sum[j] += float(losses[i])
-                self._count[j] += 1
-                if j < self._in_active.size and self._in_active[j]:
-                    self._y_dirty = True
-                elif j not in self._pending:  # trimmed earlier: re-enters as a recent point
-                    self._pending.append(j)
+        if self.store.add(X, budgets, losses):
+            self._y_dirty = True
 
     @property
     def n_observations(self) -> int:
         """Number of distinct (x, b) observations recorded."""
-        return self._n
+        return self.store.n
 
-    def _grow_storage(self) -> None:
-        cap = 2 * self._b.size
-        for name in ("_x", "_b", "_sum", "_count"):
-            old = getattr(self, name)
-            new = np.zeros((cap,) + old.shape[1:])
-            new[: old.shape[0]] = old
-            setattr(self, name, new)
+    @property
+    def _active(self) -> np.ndarray:
+        """The active ids (read by benchmarks/bench_model.py)."""
+        return self.store.active
+
+    @property
+    def _pending(self) -> tuple[int, ...]:
+        """The pending ids (read by benchmarks/bench_model.py)."""
+        return self.store.pending
 
     @property
     def ready(self) -> bool:
@@ -381,18 +353,18 @@ class MultiFidelityGP:
                 f"model not ready: {self.n_observations} distinct observations < min_observations={self.min_observations}"
             )
         if force_hyperopt or self._hyperopt_due():
-            self._activate_pending()
-            self._trim()
+            self.store.activate_pending()
+            self.store.trim(self.max_points)
             self._optimise_hyperparameters()
             self._full_factorisation()
             return
-        if self._pending:
-            self._activate_pending()
-            if self._active.size > self.max_points + self.trim_slack:
-                self._trim()
+        if self.store.pending:
+            new = self.store.activate_pending()
+            if self.store.active.size > self.max_points + self.trim_slack:
+                self.store.trim(self.max_points)
                 self._full_factorisation()
                 return
-            self._extend_factorisation()
+            self._extend_factorisation(new)
         if self._y_dirty:
             self._update_targets()
 
@@ -429,7 +401,7 @@ class MultiFidelityGP:
         n = self._active.size
         if n <= self.fit_max_points:
             return np.arange(n)
-        b = self._b[self._active]
+        b = self.store.budgets(self._active)
         top = np.flatnonzero(b >= b.max() - 1e-12)
         if top.size > self.fit_max_points // 2:
             top = np.sort(self._rng.choice(top, self.fit_max_points // 2, replace=False))
@@ -472,8 +444,8 @@ class MultiFidelityGP:
     def _optimise_hyperparameters(self) -> None:
         sub = self._fit_subset()
         ids = self._active[sub]
-        x = self._x[ids]
-        p = budget_feature(self._b[ids])
+        x = self.store.inputs(ids)
+        p = budget_feature(self.store.budgets(ids))
         y = (self._targets(self._active)[sub] - self._y_mean_of_active()) / self._y_scale_of_active()
         starts = []
         if self.hyper is not None:
@@ -508,7 +480,7 @@ class MultiFidelityGP:
 
     # ------------------------------------------------------ posterior state
     def _targets(self, ids: np.ndarray) -> np.ndarray:
-        return self._sum[ids] / self._count[ids]
+        return self.store.mean_losses(ids)
 
     def _y_mean_of_active(self) -> float:
         return float(np.mean(self._targets(self._active)))
@@ -517,53 +489,23 @@ class MultiFidelityGP:
         s = float(np.std(self._targets(self._active)))
         return s if s > 1e-12 else 1.0
 
-    def _activate_pending(self) -> None:
-        if not self._pending:
-            return
-        new = np.asarray(self._pending, dtype=np.int64)
-        self._pending = []
-        if self._in_active.size < self.n_observations:
-            grown = np.zeros(self.n_observations, dtype=bool)
-            grown[: self._in_active.size] = self._in_active
-            self._in_active = grown
-        self._in_active[new] = True
-        self._active = np.concatenate([self._active, new])
-        self._new_count = new.size  # rows appended at the end of the factor
-
-    def _trim(self) -> None:
-        """Keep at most max_points: drop the oldest points below the largest budget first."""
-        n = self._active.size
-        if n <= self.max_points:
-            return
-        b = self._b[self._active]
-        is_top = b >= b.max() - 1e-12
-        # Order of dropping: non-top before top, older before newer (active order = recency).
-        order = np.lexsort((np.arange(n), is_top))
-        drop = order[: n - self.max_points]
-        keep = np.ones(n, dtype=bool)
-        keep[drop] = False
-        self._in_active[self._active[drop]] = False
-        self._active = self._active[keep]
-
     def _noise_diag(self) -> float:
         return self.hyper.noise_variance + _GPY_JITTER
 
     def _full_factorisation(self) -> None:
         ids = self._active
-        self._xa = self._x[ids]
-        self._pa = budget_feature(self._b[ids])
+        self._xa = self.store.inputs(ids)
+        self._pa = budget_feature(self.store.budgets(ids))
         K = kernel(self.hyper, self._xa, self._pa, self._xa, self._pa)
         K[np.diag_indices_from(K)] += self._noise_diag()
         self._chol = self._cholesky(K)
         self.n_full_factorisations += 1
         self._update_targets()
 
-    def _extend_factorisation(self) -> None:
+    def _extend_factorisation(self, ids_new: np.ndarray) -> None:
         """Append k new points: L = [[L11, 0], [L21, L22]], L21 = K21 L11^{-T}, L22 = chol(K22 - L21 L21^T)."""
-        k = self._new_count
-        ids_new = self._active[-k:]
-        x_new = self._x[ids_new]
-        p_new = budget_feature(self._b[ids_new])
+        x_new = self.store.inputs(ids_new)
+        p_new = budget_feature(self.store.budgets(ids_new))
         h = self.hyper
         B = self._solve_lower(kernel(h, self._xa, self._pa, x_new, p_new))  # (n, k) = L21^T
         S = kernel(h, x_new, p_new, x_new, p_new) - B.T @ B
@@ -576,7 +518,7 @@ class MultiFidelityGP:
             return
         n = self._chol.shape[0]
         other = 1 - self._buf_in_use
-        L = self._factor_buffer(n + k, other)
+        L = self._factor_buffer(n + ids_new.size, other)
         L[:n, :n] = self._chol
         L[:n, n:] = 0.0
         L[n:, :n] = B.T
