@@ -59,15 +59,13 @@ from dataclasses import replace
 from typing import Iterator
 
 import numpy as np
-import scipy.linalg as sla
 
 from .store import ObservationStore
+from .posterior import GPPosterior, standardisation
 from .kernel import KernelHyperparameters, budget_feature, kernel, kernel_diag, matern
 
 __all__ = ["MultiFidelityGP", "KernelHyperparameters"]
 
-_STAGE_CACHE_SIZE = 8  # stages whose L^{-1} K(Z, X) predict_budgets keeps (open brackets, parallel runs)
-_GPY_JITTER = 1e-8  # GPy's ExactGaussianInference adds variance + 1e-8 to the diagonal
 
 
 _THREADPOOLS = None  # threadpoolctl.ThreadpoolController, created on first use
@@ -191,21 +189,12 @@ class MultiFidelityGP:
 
         self.store = ObservationStore(self.n_dims)
         self._y_dirty = False
-        self._chol: np.ndarray | None = None  # lower Cholesky of K + (noise + 1e-8) I
-        self._bufs = [np.empty(0), np.empty(0)]  # ping-pong storage for the growing factor
-        self._buf_in_use = 0
-        self._xa: np.ndarray | None = None  # active inputs (n, d)
-        self._pa: np.ndarray | None = None  # active budget features (n,)
-        self._z: np.ndarray | None = None  # L^{-1} y_standardised
-        self._y_mean = 0.0
-        self._y_scale = 1.0
+        self._posterior: GPPosterior | None = None
 
         self.hyper: KernelHyperparameters | None = None
         self._n_at_last_opt = 0
         # Counters (read by tests and the benchmark).
         self.n_hyperopts = 0  # hyperparameter optimisations run (one per refit)
-        self.n_full_factorisations = 0  # O(n^3) posterior rebuilds
-        self._stage_cache: dict[bytes, tuple] = {}  # X bytes -> (factorisation epoch, rows, WA, WB)
 
     # ------------------------------------------------------------------ data
     def add_observations(self, X: np.ndarray, budgets: np.ndarray, losses: np.ndarray) -> None:
@@ -256,14 +245,7 @@ class MultiFidelityGP:
         X, p = self._query(X, budget)
         with _blas_threads(self.blas_threads):
             self._fit()
-            return self._predict(X, p)
-
-    def _predict(self, X: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        h = self.hyper
-        V = self._solve_lower(kernel(h, self._xa, self._pa, X, p))  # (n, m) = L^{-1} K(Z, Z*)
-        mean = V.T @ self._z
-        var = np.clip(kernel_diag(h, p) - np.einsum("ij,ij->j", V, V), 1e-300, None)
-        return self._y_mean + self._y_scale * mean, self._y_scale * np.sqrt(var)
+            return self._posterior.predict(X, p)
 
     def predict_budgets(self, X: np.ndarray, budgets: list[float]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Mean and std of m configs at each of several budgets: ``means[h]``, ``stds[h]`` (m,).
@@ -275,39 +257,8 @@ class MultiFidelityGP:
         X, budgets = self._query_budgets(X, budgets)
         with _blas_threads(self.blas_threads):
             self._fit()
-            WA, WB = self._stage_solve(X)
-        h = self.hyper
-        ma, mb = WA.T @ self._z, WB.T @ self._z
-        aa, ab, bb = (WA * WA).sum(axis=0), (WA * WB).sum(axis=0), (WB * WB).sum(axis=0)
-        means, stds = [], []
-        for b in budgets:
-            ph = float(budget_feature(np.array(b)))
-            var = np.clip(kernel_diag(h, np.full(X.shape[0], ph)) - (aa + 2 * ph * ab + ph * ph * bb), 1e-300, None)
-            means.append(self._y_mean + self._y_scale * (ma + ph * mb))
-            stds.append(self._y_scale * np.sqrt(var))
-        return means, stds
-
-    def _stage_solve(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(L^{-1} s_b Km(Z, X), L^{-1} s_l p_Z Km(Z, X)) for the active points Z, cached per X."""
-        key = X.tobytes()
-        n = self._chol.shape[0]
-        entry = self._stage_cache.pop(key, None)
-        if entry is None or entry[0] != self.n_full_factorisations or entry[1] > n:
-            start, WA, WB = 0, np.zeros((0, X.shape[0])), np.zeros((0, X.shape[0]))
-        else:
-            _, start, WA, WB = entry
-        if start < n:
-            h = self.hyper
-            km = matern(h, self._xa[start:], X)                                   # (k, m)
-            KA, KB = h.bias_variance * km, h.linear_variance * self._pa[start:, None] * km
-            L21, L22 = self._chol[start:n, :start], self._chol[start:n, start:n]
-            solve = lambda B: sla.solve_triangular(L22, B, lower=True, check_finite=False)  # noqa: E731
-            WA = np.vstack([WA, solve(KA - L21 @ WA)])
-            WB = np.vstack([WB, solve(KB - L21 @ WB)])
-        self._stage_cache[key] = (self.n_full_factorisations, n, WA, WB)
-        while len(self._stage_cache) > _STAGE_CACHE_SIZE:
-            self._stage_cache.pop(next(iter(self._stage_cache)))
-        return WA, WB
+            solves = self._posterior.stage_solves(X)
+        return self._posterior.predict_from_stage_solves(solves, budgets)
 
     def predict_joint(self, X: np.ndarray, budgets: list[float]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Means at several budgets and covariances with the first budget.
@@ -318,28 +269,7 @@ class MultiFidelityGP:
         X, budgets = self._query_budgets(X, budgets)
         with _blas_threads(self.blas_threads):
             self._fit()
-            return self._predict_joint(X, budgets)
-
-    def _predict_joint(self, X: np.ndarray, budgets: list[float]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        # k((x', p'), (x, phi)) = Km(x', x) (s_b + s_l p' phi) is affine in phi, so
-        # L^{-1} K(Z, (X, phi)) = W_A + phi W_B with W_A = L^{-1}(s_b Km), W_B = L^{-1}(s_l p' Km):
-        # two triangular solves whatever the number of budgets.
-        h = self.hyper
-        m = X.shape[0]
-        km = matern(h, self._xa, X)  # (n, m)
-        W = self._solve_lower(np.hstack([h.bias_variance * km, h.linear_variance * self._pa[:, None] * km]))
-        G = W.T @ W  # (2m, 2m) Gram blocks [[AA, AB], [BA, BB]]
-        ma, mb = np.split(W.T @ self._z, 2)
-        kxx = matern(h, X, X)
-        phis = [float(budget_feature(b)) for b in budgets]
-        p0 = phis[0]
-        s2 = self._y_scale**2
-        means, cross = [], []
-        for ph in phis:
-            means.append(self._y_mean + self._y_scale * (ma + ph * mb))
-            vv = G[:m, :m] + p0 * G[:m, m:] + ph * G[m:, :m] + ph * p0 * G[m:, m:]
-            cross.append(s2 * (kxx * (h.bias_variance + h.linear_variance * ph * p0) - vv))
-        return means, cross
+            return self._posterior.predict_joint(X, budgets)
 
     # --------------------------------------------------------------- fitting
     def fit(self, force_hyperopt: bool = False) -> None:
@@ -446,7 +376,9 @@ class MultiFidelityGP:
         ids = self._active[sub]
         x = self.store.inputs(ids)
         p = budget_feature(self.store.budgets(ids))
-        y = (self._targets(self._active)[sub] - self._y_mean_of_active()) / self._y_scale_of_active()
+        losses = self.store.mean_losses(self._active)
+        y_mean, y_scale = standardisation(losses)
+        y = (losses[sub] - y_mean) / y_scale
         starts = []
         if self.hyper is not None:
             starts.append((self._clip_to_bounds(self.hyper), self.max_iters))
@@ -479,91 +411,30 @@ class MultiFidelityGP:
         )
 
     # ------------------------------------------------------ posterior state
-    def _targets(self, ids: np.ndarray) -> np.ndarray:
-        return self.store.mean_losses(ids)
-
-    def _y_mean_of_active(self) -> float:
-        return float(np.mean(self._targets(self._active)))
-
-    def _y_scale_of_active(self) -> float:
-        s = float(np.std(self._targets(self._active)))
-        return s if s > 1e-12 else 1.0
-
-    def _noise_diag(self) -> float:
-        return self.hyper.noise_variance + _GPY_JITTER
+    @property
+    def n_full_factorisations(self) -> int:
+        """O(n^3) posterior rebuilds so far."""
+        return 0 if self._posterior is None else self._posterior.n_factorisations
 
     def _full_factorisation(self) -> None:
-        ids = self._active
-        self._xa = self.store.inputs(ids)
-        self._pa = budget_feature(self.store.budgets(ids))
-        K = kernel(self.hyper, self._xa, self._pa, self._xa, self._pa)
-        K[np.diag_indices_from(K)] += self._noise_diag()
-        self._chol = self._cholesky(K)
-        self.n_full_factorisations += 1
-        self._update_targets()
-
-    def _extend_factorisation(self, ids_new: np.ndarray) -> None:
-        """Append k new points: L = [[L11, 0], [L21, L22]], L21 = K21 L11^{-T}, L22 = chol(K22 - L21 L21^T)."""
-        x_new = self.store.inputs(ids_new)
-        p_new = budget_feature(self.store.budgets(ids_new))
-        h = self.hyper
-        B = self._solve_lower(kernel(h, self._xa, self._pa, x_new, p_new))  # (n, k) = L21^T
-        S = kernel(h, x_new, p_new, x_new, p_new) - B.T @ B
-        S[np.diag_indices_from(S)] += self._noise_diag()
-        try:
-            L22 = np.linalg.cholesky(S)
-        except np.linalg.LinAlgError:
-            self._xa = self._pa = None
-            self._full_factorisation()
-            return
-        n = self._chol.shape[0]
-        other = 1 - self._buf_in_use
-        L = self._factor_buffer(n + ids_new.size, other)
-        L[:n, :n] = self._chol
-        L[:n, n:] = 0.0
-        L[n:, :n] = B.T
-        L[n:, n:] = L22
-        self._chol, self._buf_in_use = L, other
-        self._xa = np.vstack([self._xa, x_new])
-        self._pa = np.concatenate([self._pa, p_new])
-        self._update_targets()
-
-    def _factor_buffer(self, size: int, which: int) -> np.ndarray:
-        """An F-contiguous (size, size) view into one of two reusable flat buffers.
-
-        Growing the factor by a row would otherwise allocate a fresh n x n array per
-        update; at n = 1000 the page faults of that allocation cost about as much as
-        the prediction itself.
-        """
-        buf = self._bufs[which]
-        if buf.size < size * size:
-            cap = int(size * 1.1) + 16
-            buf = self._bufs[which] = np.empty(cap * cap)
-        return buf[: size * size].reshape((size, size), order="F")
-
-    def _cholesky(self, K: np.ndarray) -> np.ndarray:
-        """Cholesky with GPy-style escalating jitter on failure."""
-        try:
-            return np.asfortranarray(np.linalg.cholesky(K))
-        except np.linalg.LinAlgError:
-            pass
-        base = float(np.mean(np.diag(K)))
-        for jitter in base * np.logspace(-6, -1, 6):
-            try:
-                return np.asfortranarray(np.linalg.cholesky(K + jitter * np.eye(K.shape[0])))
-            except np.linalg.LinAlgError:
-                continue
-        raise np.linalg.LinAlgError("covariance matrix not positive definite even with jitter")
-
-    def _update_targets(self) -> None:
-        self._y_mean = self._y_mean_of_active()
-        self._y_scale = self._y_scale_of_active()
-        y = (self._targets(self._active) - self._y_mean) / self._y_scale
-        self._z = self._solve_lower(y)
+        ids = self.store.active
+        x, phi, losses = self.store.inputs(ids), budget_feature(self.store.budgets(ids)), self.store.mean_losses(ids)
+        if self._posterior is None:
+            self._posterior = GPPosterior(self.hyper, x, phi, losses)
+        else:
+            self._posterior.condition(self.hyper, x, phi, losses)
         self._y_dirty = False
 
-    def _solve_lower(self, B: np.ndarray) -> np.ndarray:
-        return sla.solve_triangular(self._chol, B, lower=True, check_finite=False)
+    def _extend_factorisation(self, ids_new: np.ndarray) -> None:
+        x_new, phi_new = self.store.inputs(ids_new), budget_feature(self.store.budgets(ids_new))
+        if self._posterior.extend(x_new, phi_new, self.store.mean_losses(self.store.active)):
+            self._y_dirty = False
+        else:
+            self._full_factorisation()
+
+    def _update_targets(self) -> None:
+        self._posterior.set_losses(self.store.mean_losses(self.store.active))
+        self._y_dirty = False
 
     # ---------------------------------------------------------------- helpers
     def _check_budget(self, b: np.ndarray) -> None:
@@ -598,7 +469,8 @@ class MultiFidelityGP:
         ``(model, offset, scale)``.
         """
         self.fit()
-        y = (self._targets(self._active) - self._y_mean) / self._y_scale
+        post = self._posterior
+        y = (self.store.mean_losses(self.store.active) - post.y_mean) / post.y_scale
         with _quiet_gpy():
-            model = self._build_gpy(self._xa, self._pa, y, self.hyper, bounded=False)
-        return model, self._y_mean, self._y_scale
+            model = self._build_gpy(post.x, post.phi, y, self.hyper, bounded=False)
+        return model, post.y_mean, post.y_scale
