@@ -16,10 +16,11 @@ Contract:
   bounds, <= ``max_iters`` = 40 evaluations) and one from the defaults (<= 100,
   ``restart_from_default``); the better likelihood wins, and when every start fails the
   previous (or default) hyperparameters are kept.  It uses a random subset of at most
-  ``fit_max_points`` (300) points that always holds the largest-budget points (at most
-  half of the subset), so a refit costs ~0.2-0.7 s whatever n is (measured by
-  ``benchmarks/bench_model.py`` on the shared 2-core machine).  The subset is drawn from
-  the fitter's own seeded generator, so fits are reproducible.
+  ``fit_max_points`` (300) points that holds every largest-budget point (or a random
+  ``fit_max_points // 2`` of them when there are more), so a refit costs ~0.2-0.7 s
+  whatever n is (measured by ``benchmarks/bench_model.py`` on the shared 2-core
+  machine).  The subset is drawn from the fitter's own seeded generator: fits are
+  reproducible.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def default_hyperparameters(n_dims: int) -> KernelHyperparameters:
 
 
 def choose_fit_subset(budgets: Array, max_points: int, rng: np.random.Generator) -> NDArray[np.int64]:
-    """Sorted positions used for optimisation: all largest-budget points (<= half), then random ones."""
+    """Sorted positions used for optimisation: the largest-budget points (at most max_points // 2 of
+    them, drawn at random when more), then random others up to max_points."""
     n = budgets.size
     if n <= max_points:
         return np.arange(n)
