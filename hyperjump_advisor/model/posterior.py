@@ -123,7 +123,9 @@ class GPPosterior:
             self._stage_cache.pop(next(iter(self._stage_cache)))
         return WA, WB
 
-    def predict_from_stage_solves(self, solves: StageSolves, budgets: Sequence[float]) -> tuple[list[Array], list[Array]]:
+    def predict_from_stage_solves(
+        self, solves: StageSolves, budgets: Sequence[float]
+    ) -> tuple[list[Array], list[Array]]:
         """Means and stds (m,) at each budget, from ``stage_solves(X)``.
 
         k(Z, (x, phi)) is affine in phi, so L^{-1} K(Z, (X, phi)) = W_A + phi W_B.
