@@ -1,4 +1,6 @@
-"""Tests of hyperjump_advisor.model.MultiFidelityGP (seeded, a few seconds in total)."""
+"""Tests of hyperjump_advisor.model.MultiFidelityGP, the composition (seeded, a few seconds in total).
+
+Each module of the package has its own tests in tests/test_model_<module>.py."""
 
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ def test_ready_threshold():
         assert not gp.ready
     with pytest.raises(RuntimeError, match="not ready"):
         gp.predict(rng.random((2, 2)), 1.0)
-    gp.add_observations(gp._x[:1], [0.5], [7.0])  # a repeat is not a new observation
+    gp.add_observations(gp.store.inputs(np.arange(1)), [0.5], [7.0])  # a repeat is not a new observation
     assert gp.n_observations == 3 and not gp.ready
     gp.add_observations(rng.random((1, 2)), [0.5], [1.0])
     assert gp.n_observations == 4 and gp.ready
@@ -164,10 +166,10 @@ def test_cap_keeps_full_budget_points_and_bounds_size():
         gp.add_observations(x, [1 / 9], np.sum(x, axis=1) + 0.5)
         mu, sd = gp.predict(rng.random((4, 2)), 1.0)
         assert np.all(np.isfinite(mu)) and np.all(sd > 0)
-        assert gp._active.size <= 35
+        assert gp.store.active.size <= 35
     assert gp.n_observations == 63
-    assert set(range(3)) <= set(gp._active.tolist())  # full-budget points kept
-    assert gp._active.max() == 62  # the newest point is in the posterior
+    assert set(range(3)) <= set(gp.store.active.tolist())  # full-budget points kept
+    assert gp.store.active.max() == 62  # the newest point is in the posterior
     assert gp.n_hyperopts == 1
 
 
@@ -238,3 +240,22 @@ def test_predict_budgets_equals_predict_while_a_stage_is_queried_as_data_arrive(
             np.testing.assert_allclose(s, s_ref, rtol=1e-6, atol=1e-10)
         add(1 if step % 7 else 3)
     assert gp.n_hyperopts >= 3, "refits happened along the way and invalidated the cache"
+
+
+def test_a_refused_block_extension_falls_back_to_a_full_factorisation(monkeypatch):
+    from hyperjump_advisor.model.posterior import GPPosterior
+
+    rng = np.random.default_rng(12)
+    gp = MultiFidelityGP(2, min_observations=4, refit_growth=1e9)
+    X = rng.random((10, 2))
+    gp.add_observations(X[:6], np.full(6, 0.5), X[:6].sum(axis=1))
+    gp.fit()
+    assert gp.hyper is not None and gp.n_full_factorisations == 1
+    monkeypatch.setattr(GPPosterior, "extend", lambda self, *args: False)
+    gp.add_observations(X[6:], np.full(4, 0.5), X[6:].sum(axis=1))
+    mu, sd = gp.predict(X[:3], 1.0)
+    assert gp.n_full_factorisations == 2 and gp.n_hyperopts == 1
+    assert gp.store.active.size == 10
+    model, offset, scale = gp.to_gpy()  # the rebuilt posterior holds all ten points
+    gm, gv = model.predict(np.column_stack([X[:3], np.zeros(3)]), include_likelihood=False)
+    np.testing.assert_allclose(mu, offset + scale * gm[:, 0], atol=1e-7)
