@@ -202,7 +202,7 @@ class HyperJump(MsgDispatcherBase):
             persistence.check_same_settings(document["settings"], self.engine,
                                             os.path.join(folder, persistence.STATE_FILE))
             persistence.restore(self.engine, document)
-        except (persistence.StateError, KeyError, TypeError, ValueError) as error:
+        except (persistence.StateError, KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
             _logger.warning("resume: cannot use the saved HyperJump state (%s); starting afresh", error)
             self._reset_state()
             return

@@ -77,6 +77,7 @@ def test_a_huge_R_starts_at_once_and_stays_responsive(R):
     advisor.process_command(C.RequestTrialJobs, 8)
     for k, trial in enumerate(new_trials(advisor)[:7]):
         report(advisor, trial, trial["parameters"]["x"])
+        advisor.process_command(C.RequestTrialJobs, 1)
     bracket = advisor.engine.scheduler.brackets[0]
     assert len(bracket.current) > 729 and not bracket.jumped, "a huge stage runs as Hyperband runs it"
     assert len(new_trials(advisor)) == 15

@@ -34,6 +34,7 @@ from . import inputs
 from .blas import limit_blas_threads
 from .fitting import Bounds, FitSettings, GPyModel, HyperparameterFitter, RefitPolicy, build_gpy, quiet_gpy
 from .kernel import KernelHyperparameters, budget_feature
+from .outliers import tame_outliers
 from .posterior import GPPosterior, standardisation
 from .store import IntArray, ObservationStore
 
@@ -253,7 +254,7 @@ class MultiFidelityGP:
 
     def _optimised_hyperparameters(self) -> KernelHyperparameters:
         ids = self.store.active
-        losses = self.store.mean_losses(ids)
+        losses = self._active_losses()
         y_mean, y_scale = standardisation(losses)
         x, budgets = self.store.inputs(ids), self.store.budgets(ids)
         hyper = self.fitter.fit(x, budgets, (losses - y_mean) / y_scale, previous=self.hyper)
@@ -274,4 +275,4 @@ class MultiFidelityGP:
         return self.store.inputs(ids), budget_feature(self.store.budgets(ids))
 
     def _active_losses(self) -> Array:
-        return self.store.mean_losses(self.store.active)
+        return tame_outliers(self.store.mean_losses(self.store.active))

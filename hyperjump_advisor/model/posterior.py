@@ -34,9 +34,17 @@ StageSolves = tuple[Array, Array]  # (W_A, W_B) = (L^{-1} s_b Km(Z, X), L^{-1} s
 
 
 def standardisation(losses: Array) -> tuple[float, float]:
-    """(mean, scale) that map the losses to mean 0 and std 1; scale 1 when they are all equal."""
-    mean = float(np.mean(losses))
-    std = float(np.std(losses))
+    """(mean, scale) that map the losses to mean 0 and std 1; scale 1 when they are all equal.
+
+    Losses near the largest float (a diverged run among too few results to call it an outlier)
+    are scaled down first so that the square in the variance cannot overflow."""
+    magnitude = float(np.max(np.abs(losses))) if losses.size else 0.0
+    if magnitude > 1e150:
+        mean = float(np.mean(losses / magnitude)) * magnitude
+        std = float(np.std(losses / magnitude)) * magnitude
+    else:
+        mean = float(np.mean(losses))
+        std = float(np.std(losses))
     return mean, (std if std > 1e-12 else 1.0)
 
 
