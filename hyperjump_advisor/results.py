@@ -70,7 +70,10 @@ def parameters_by_id(trial_jobs: Iterable[Any]) -> dict[int, dict]:
 
 def final_results(metrics_by_job: dict[str, list], trial_jobs: Iterable[Any]) -> list[Result]:
     """Every usable FINAL metric with the parameters that produced it."""
-    from .advisor import parse_metric  # imported here: the command below needs neither NNI nor GPy
+    try:  # imported here: the command below needs neither NNI nor GPy
+        from .metrics import metric_value as parse_metric
+    except ImportError:  # before the advisor split
+        from .advisor import parse_metric
 
     params = parameters_by_id(trial_jobs)
     results = []
