@@ -397,7 +397,7 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
 
 
 def trial_lines(records: Records) -> list[str]:
-    rows = [[t.trial_job_id, str(t.parameter_id), str(t.config_id), f"{t.bracket}/{t.stage}",
+    rows = [[t.trial_job_id or "(unknown)", str(t.parameter_id), str(t.config_id), f"{t.bracket}/{t.stage}",
              format_budget(t.budget), format_metric(t.metric), t.status, t.fate, format_parameters(t.parameters)]
             for t in records.trials]
     header = ["trial", "param", "config", "bracket/stage", "budget", "metric", "status", "advisor", "configuration"]

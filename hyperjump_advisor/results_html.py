@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -115,21 +116,30 @@ def plot_timeline(records: Records) -> str:
     figure, axes = plt.subplots(figsize=(9, 0.5 * max(len(brackets), 2) + 1.2))
     colors = plt.get_cmap("viridis")
     stages = max([s["stage"] for s in spans] + [1])
+    R = records.full_budget
+
+    def shade(span: dict) -> float:
+        """Colour by budget (log scale, R = brightest); by stage when the budget is unknown."""
+        if span["budget"] and R and R > 1:
+            return math.log(span["budget"]) / math.log(R)
+        return span["stage"] / stages
+
+    total = max([s["end"] for s in spans] + [1.0])
     for span in spans:
         y = brackets.index(span["bracket"])
         width = max(span["end"] - span["begin"], 0.2)
-        axes.broken_barh([(span["begin"], width)], (y - 0.35, 0.7), facecolors=colors(span["stage"] / stages),
+        axes.broken_barh([(span["begin"], width)], (y - 0.35, 0.7), facecolors=colors(shade(span)),
                          edgecolor="tab:red" if span["jump"] else "black", linewidth=2 if span["jump"] else 0.5,
                          hatch="//" if span["jump"] else None)
         axes.plot(span["trial_ends"], [y] * len(span["trial_ends"]), "|", color="black", markersize=8)
-        if span["budget"] is not None:
+        if span["budget"] is not None and width >= 0.05 * total:   # narrow spans: labels would overlap
             axes.text(span["begin"] + width / 2, y - 0.42, f"budget {format_budget(span['budget'])}",
                       ha="center", va="bottom", fontsize=7)
     axes.set_yticks(range(len(brackets)))
     axes.set_yticklabels([f"bracket {b}" + (" (no-jump)" if b in no_jump else "") for b in brackets])
     axes.invert_yaxis()
     axes.set_xlabel("seconds since the experiment started")
-    axes.set_title("Brackets and stages (colour: stage; red hatched: left by a jump; |: a trial ended)", pad=14)
+    axes.set_title("Brackets and stages (colour: budget; red hatched: left by a jump; |: a trial ended)", pad=14)
     data = _png_base64(figure)
     plt.close(figure)
     return data
