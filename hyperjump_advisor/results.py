@@ -426,9 +426,12 @@ def bracket_lines(records: Records) -> list[str]:
 
 
 def promotion_line(p: dict) -> str:
-    to_stage = "end of bracket" if p.get("finishes_bracket") else f"stage {p.get('to_stage')}"
-    moves = (f"bracket {p.get('bracket')}: stage {p.get('stage')} -> {to_stage} "
-             f"(budget {format_budget(p.get('from_budget'))} -> {format_budget(p.get('to_budget'))})")
+    if p.get("finishes_bracket"):
+        moves = (f"bracket {p.get('bracket')}: stage {p.get('stage')} -> end of bracket "
+                 f"(from budget {format_budget(p.get('from_budget'))}; no larger budget is trained)")
+    else:
+        moves = (f"bracket {p.get('bracket')}: stage {p.get('stage')} -> stage {p.get('to_stage')} "
+                 f"(budget {format_budget(p.get('from_budget'))} -> {format_budget(p.get('to_budget'))})")
     kept = f"kept {format_ids(p.get('kept_config_ids'))}, discarded {format_ids(p.get('discarded_config_ids'))}"
     if p.get("kind") != "jump":
         return f"  promotion {moves}: {kept}"

@@ -230,3 +230,12 @@ def test_module_entry_point(experiment):
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("parameter_id,trial_job_id,config_id")
+
+
+def test_a_jump_that_finishes_its_bracket_says_so():
+    line = results.promotion_line({"bracket": 4, "stage": 0, "to_stage": None, "from_budget": 3, "to_budget": None,
+                                   "kept_config_ids": [], "discarded_config_ids": [26, 27], "kind": "jump",
+                                   "rear_per_hop": [0.08, 0.01], "rejected_rear": None, "threshold": 0.1,
+                                   "finishes_bracket": True})
+    assert "stage 0 -> end of bracket (from budget 3; no larger budget is trained)" in line
+    assert "rEAR per hop 0.08, 0.01" in line and "None" not in line
