@@ -118,3 +118,13 @@ def test_the_best_is_described_without_bookkeeping_keys(demo):
     text = "\n".join(demo.describe_best(best, 9))
     assert "lr = 0.01" in text and "0.9300" in text and "parameter id 7" in text
     assert "HYPERJUMP_CONFIG_KEY" not in text
+
+
+def test_the_advisor_summary_reads_its_records_and_is_silent_without_them(demo, tmp_path):
+    assert demo.advisor_summary(tmp_path) is None
+    (tmp_path / "hyperjump-audit.jsonl").write_text(
+        '{"event": "header", "R": 9, "eta": 3, "plan": [], "class_args": {}, "time": 1}\n'
+        '{"event": "bracket", "bracket": 0, "iteration": 0, "s": 2, "no_jump": true, "config_ids": [1], "time": 2}\n'
+        '{"event": "promotion", "bracket": 0, "stage": 0, "kind": "jump", "time": 3}\n')
+    assert demo.advisor_summary(tmp_path) == ("The advisor's records: 0 trials, 1 brackets "
+                                              "(1 drawn as plain successive halving), 1 jumps.")

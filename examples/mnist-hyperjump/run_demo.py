@@ -28,7 +28,7 @@ from typing import Callable, Optional, Sequence
 
 from nni.experiment import Experiment, ExperimentConfig
 
-from hyperjump_advisor.results import Result, final_results
+from hyperjump_advisor.results import RecordsError, Result, final_results, load_records
 from hyperjump_advisor.schedule import iteration_plan
 
 HERE = Path(__file__).resolve().parent
@@ -142,6 +142,17 @@ def describe_best(best: Result, R: int) -> list[str]:
     return lines
 
 
+def advisor_summary(log_folder: Path) -> Optional[str]:
+    """One line from the advisor's own records (hyperjump-trials.csv, hyperjump-audit.jsonl), if it wrote them."""
+    try:
+        records = load_records(log_folder)
+    except RecordsError:
+        return None
+    plain = sum(bool(b.get("no_jump")) for b in records.brackets)
+    return (f"The advisor's records: {len(records.trials)} trials, {len(records.brackets)} brackets "
+            f"({plain} drawn as plain successive halving), {len(records.jumps)} jumps.")
+
+
 # ---------------------------------------------------------------------------
 # Talking to NNI
 # ---------------------------------------------------------------------------
@@ -237,6 +248,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(outcome.message)
         folder = experiment_folder(config, experiment.id)
         print(f"Experiment {experiment.id}: logs in {folder / 'log'}")
+        summary = advisor_summary(folder / "log")
+        if summary:
+            print(summary)
         print(f"Every trial, bracket and jump: hyperjump-results {experiment.id}  "
               f"(or: {Path(sys.executable).name} -m hyperjump_advisor.results {experiment.id})")
         if args.keep_running:
