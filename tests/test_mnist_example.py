@@ -379,7 +379,7 @@ def test_config_matches_nni_schema():
     assert canon.experiment_name == "mnist-hyperjump"
     assert canon.trial_command == "python3 mnist.py"
     assert Path(canon.trial_code_directory) == EXAMPLE_DIR
-    assert canon.trial_concurrency == 2 and canon.max_trial_number == 40
+    assert canon.trial_concurrency == 2 and canon.max_trial_number == 73
     assert canon.max_experiment_duration == "10m"
     assert canon.training_service.platform == "local"
     assert canon.search_space == json.loads((EXAMPLE_DIR / "search_space.json").read_text())
