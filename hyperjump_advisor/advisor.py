@@ -54,6 +54,7 @@ class HyperJump(MsgDispatcherBase):
         except ClassArgsError as error:
             self.report_error(f"HyperJump: {error}")
             raise
+        _set_log_levels(self.settings.log_level if "log_level" in class_args else None)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -63,6 +64,7 @@ class HyperJump(MsgDispatcherBase):
                              trial_record=lambda row: self.records.trial(row))
         self.restored = False
         self._save_failing = False
+        self._halt_reported = False
 
     def _send_trial(self, payload: dict[str, Any]) -> None:
         self.send(CommandType.NewTrialJob, nni.dump(payload))
@@ -107,6 +109,22 @@ class HyperJump(MsgDispatcherBase):
                 raise
         if command is not CommandType.Ping:
             self._save_state()
+        self._stop_if_halted()
+
+    def _stop_if_halted(self) -> None:
+        """After too many failed trials in a row: no more trials, and the cause as the experiment's error."""
+        failures = self.engine.failures
+        if not failures.halted or self._halt_reported:
+            return
+        self._halt_reported = True
+        message = failures.explain()
+        first = failures.first[0] if failures.first else None
+        tail = _stderr_tail(self.records.folder, first.trial_job_id if first else None)
+        if tail:
+            message += f"\nIts stderr ends with:\n{tail}"
+        self.records.event({"event": "halted", "reason": message})
+        self.send(CommandType.NoMoreTrialJobs, "")
+        self.report_error(message)
 
     # ---- NNI handlers -------------------------------------------------------------
     def handle_initialize(self, data):
@@ -213,6 +231,18 @@ class HyperJump(MsgDispatcherBase):
                      e.evidence.incumbent)
 
 
+def _stderr_tail(log_folder: Optional[str], job: Optional[str], lines: int = 15) -> str:
+    """The end of a local trial's stderr (``<experiment>/trials/<job>/stderr``), or '' when not at hand."""
+    if not log_folder or not job:
+        return ""
+    path = os.path.join(os.path.dirname(os.path.abspath(log_folder)), "trials", job, "stderr")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-lines:]).rstrip()
+    except OSError:
+        return ""
+
+
 def _count(data: Any) -> Optional[int]:
     """A RequestTrialJobs payload as a number of trials (NNI sends an int), or None."""
     if isinstance(data, str) and data.strip().isdigit():
@@ -220,6 +250,14 @@ def _count(data: Any) -> Optional[int]:
     if isinstance(data, bool) or not isinstance(data, int) or data < 0:
         return None
     return data
+
+
+def _set_log_levels(level: Optional[str]) -> None:
+    """Our log at the classArg's level, when given (else NNI's); GPy and paramz (INFO per fit) at WARNING."""
+    if level is not None:
+        logging.getLogger("hyperjump_advisor").setLevel(level.upper())
+    for noisy in ("GPy", "paramz"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _log_folder() -> Optional[str]:

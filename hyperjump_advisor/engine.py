@@ -55,6 +55,7 @@ class Engine:
                                    on_event=self._audit)
         self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}
         self.credit = 0
+        self.failures = FailureStreak(settings.max_consecutive_failures)
 
     # ---- the search space and the model ---------------------------------------------------------
     def set_search_space(self, space: SearchSpace) -> None:
@@ -86,7 +87,7 @@ class Engine:
         self.fill_credit()
 
     def fill_credit(self) -> None:
-        while self.credit > 0:
+        while self.credit > 0 and not self.failures.halted:
             slot = self.scheduler.next_slot()
             if slot is None:
                 return
@@ -146,6 +147,7 @@ class Engine:
         if value is None:
             _logger.warning("parameter %d reported a final metric that is unusable, %s: counted as a failed "
                             "evaluation", trial.parameter_id, raw)
+            self.failures.record(trial, f"reported an unusable final metric: {raw}")
         self._finish(trial, value)
         self.fill_credit()
 
@@ -169,6 +171,7 @@ class Engine:
             _logger.warning("trial %s (parameter %d, config %d, budget %d) ended as %s without a final metric: "
                             "counted as the worst result", job, trial.parameter_id, trial.slot.config_id,
                             trial.slot.budget, event)
+            self.failures.record(trial, f"ended as {event} without a final metric")
             self._finish(trial, None)
         self.fill_credit()
 
@@ -199,6 +202,7 @@ class Engine:
         slot = trial.slot
         loss = None if metric is None else self.settings.to_loss(metric)
         if loss is not None:
+            self.failures.reset()
             self._observe(trial, loss)  # model and incumbent first: the jump decision below uses both
             if slot.status is SlotStatus.FAILED:
                 self.scheduler.revise(slot, loss)  # a final metric that arrived after its TrialEnd
@@ -296,6 +300,38 @@ class Engine:
             _logger.warning("customized trial %r is not HyperJump's; it is not scheduled", item)
         if isinstance(parameter_id, int):
             self.ledger.reserve_parameter_id(parameter_id)
+
+
+class FailureStreak:
+    """Trials in a row without a usable result. Past the limit the experiment cannot learn anything
+    (a broken environment, a metric in the wrong shape): the engine stops issuing work and says why."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.count = 0
+        self.first: Optional[tuple[Trial, str]] = None
+        self.halted = False
+
+    def record(self, trial: Trial, why: str) -> None:
+        if self.count == 0:
+            self.first = (trial, why)
+        self.count += 1
+        if self.limit and self.count >= self.limit and not self.halted:
+            self.halted = True
+            _logger.error("%s", self.explain())
+
+    def reset(self) -> None:
+        self.count, self.first = 0, None
+
+    def explain(self) -> str:
+        trial, why = self.first if self.first is not None else (None, "")
+        head = (f"HyperJump stopped the experiment: {self.count} trials in a row gave no usable result "
+                f"(classArgs.max_consecutive_failures = {self.limit}).")
+        if trial is None:
+            return head
+        return (f"{head} The first, trial {trial.trial_job_id} (parameter {trial.parameter_id}, TRIAL_BUDGET "
+                f"{trial.slot.budget}), {why}. A trial must report nni.report_final_result(number) or "
+                f"{{'default': number, ...}}.")
 
 
 def _import_row(item: Any, parse: Callable[[Any], Optional[float]], R: int) -> tuple[Optional[dict[str, Any]],

@@ -12,6 +12,9 @@ from typing import Any, Optional
 from .schedule import ExecMode
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 class ClassArgsError(ValueError):
     """A classArg of the HyperJump advisor is wrong; the message names it and the fix."""
 
@@ -33,6 +36,8 @@ class Settings:
     pause_resume: bool = True
     opportunistic: bool = True
     hold_first_bracket: bool = False
+    max_consecutive_failures: int = 10
+    log_level: str = "info"
 
     @property
     def maximize(self) -> bool:
@@ -123,4 +128,8 @@ def parse_class_args(**class_args: Any) -> Settings:
         pause_resume=get("pause_resume"),
         opportunistic=get("opportunistic"),
         hold_first_bracket=get("hold_first_bracket"),
+        max_consecutive_failures=_int("max_consecutive_failures", get("max_consecutive_failures"), 0,
+                                      "trials in a row without a usable result before the experiment stops; "
+                                      "0 never stops"),
+        log_level=_choice("log_level", get("log_level"), LOG_LEVELS),
     )

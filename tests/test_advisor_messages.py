@@ -293,3 +293,34 @@ def test_budgets_follow_the_plan_over_a_whole_iteration():
     assert budgets == [st.budget for bracket in plan for st in bracket for _ in range(st.n)]
     best = max(t["parameters"]["x"] for t in new_trials(advisor)[:total] if t["parameters"]["TRIAL_BUDGET"] == 27)
     assert math.isclose(-advisor.engine.evidence.incumbent[0], best)
+
+
+def test_after_ten_failed_trials_in_a_row_the_experiment_stops_and_says_why():
+    advisor = make(max_consecutive_failures=10)
+    advisor.process_command(C.RequestTrialJobs, 9)
+    for k in range(9):
+        t = new_trials(advisor)[k]
+        advisor.process_command(C.ReportMetricData, metric_message(t["parameter_id"], f"j{k}", {"loss": 0.3}))
+        advisor.process_command(C.TrialEnd, trial_end_message(f"j{k}", "SUCCEEDED", t))
+        advisor.process_command(C.RequestTrialJobs, 1)
+    assert not [s for s in advisor.sent if s.name == "Error"]
+    t = new_trials(advisor)[9]
+    advisor.process_command(C.TrialEnd, trial_end_message("j9", "FAILED", t))
+    (error,) = [s for s in advisor.sent if s.name == "Error"]
+    assert "10 trials in a row" in error.data and "trial j0" in error.data and "'default'" in error.data
+    assert advisor.sent[-2].name == "NoMoreTrialJobs"
+    issued = len(new_trials(advisor))
+    advisor.process_command(C.RequestTrialJobs, 5)
+    assert len(new_trials(advisor)) == issued, "no more work after the stop"
+
+
+def test_a_usable_result_resets_the_failure_count():
+    advisor = make(max_consecutive_failures=3)
+    advisor.process_command(C.RequestTrialJobs, 9)
+    trials = new_trials(advisor)
+    for k, t in enumerate(trials[:5]):
+        if k == 2:
+            succeed(advisor, t, 0.5)
+        else:
+            advisor.process_command(C.TrialEnd, trial_end_message(f"j{k}", "FAILED", t))
+    assert not [s for s in advisor.sent if s.name == "Error"]
