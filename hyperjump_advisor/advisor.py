@@ -22,7 +22,7 @@ import nni
 from nni.runtime.msg_dispatcher_base import MsgDispatcherBase
 from nni.runtime.tuner_command_channel import CommandType
 
-from . import persistence
+from . import journal, persistence
 from .engine import Engine
 from .keys import RESERVED_KEYS
 from .metrics import intermediate_budget, metric_value, read_metric
@@ -65,6 +65,7 @@ class HyperJump(MsgDispatcherBase):
         self.restored = False
         self._save_failing = False
         self._halt_reported = False
+        self._journal: Optional[journal.Journal] = None
 
     def _send_trial(self, payload: dict[str, Any]) -> None:
         self.send(CommandType.NewTrialJob, nni.dump(payload))
@@ -198,8 +199,10 @@ class HyperJump(MsgDispatcherBase):
         folder = self.get_checkpoint_path()
         if not folder:
             return
+        if self._journal is None or self._journal.folder != folder:
+            self._journal = journal.Journal(folder)
         try:
-            persistence.save(folder, self.engine)
+            self._journal.save(self.engine)
         except OSError as error:
             if not self._save_failing:
                 _logger.warning("cannot save the HyperJump state in %s (%s); the experiment goes on and the "
@@ -213,7 +216,7 @@ class HyperJump(MsgDispatcherBase):
     def load_checkpoint(self):
         folder = self.get_checkpoint_path()
         try:
-            document = persistence.read(folder)
+            document = journal.load(folder)
             if document is None:
                 _logger.warning("resume: no HyperJump state in %s; starting afresh", folder)
                 return

@@ -56,6 +56,7 @@ class Engine:
         self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}
         self.credit = 0
         self.failures = FailureStreak(settings.max_consecutive_failures)
+        self.touched_brackets: set[int] = set()  # brackets whose slots changed outside next_slot (for the journal)
 
     # ---- the search space and the model ---------------------------------------------------------
     def set_search_space(self, space: SearchSpace) -> None:
@@ -206,6 +207,7 @@ class Engine:
             self._observe(trial, loss)  # model and incumbent first: the jump decision below uses both
             if slot.status is SlotStatus.FAILED:
                 self.scheduler.revise(slot, loss)  # a final metric that arrived after its TrialEnd
+        self.touched_brackets.add(slot.bracket_id)
         dropped = self.scheduler.finish(slot, loss)
         self._write_trial_row(trial, metric)
         self._kill(dropped)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterable, Optional
 
 from .schedule import Bracket, Slot
 
@@ -24,9 +24,12 @@ def slot_key(slot: Slot) -> SlotKey:
     return (slot.bracket_id, slot.stage, slot.config_id)
 
 
+_PERSISTED_FIELDS = frozenset({"trial_job_id", "final_seen", "ended", "killed_by_us", "awaiting_final"})
+
+
 @dataclass
 class Trial:
-    """What the advisor knows of one NNI parameter id."""
+    """What the advisor knows of one NNI parameter id. A change to a persisted field marks it for the journal."""
     parameter_id: int
     slot: Slot
     trial_job_id: Optional[str] = None
@@ -36,6 +39,13 @@ class Trial:
     awaiting_final: bool = False     # ended SUCCEEDED before its FINAL metric arrived (NNI sends them apart)
     issued_at: float = 0.0           # advisor clock (monotonic seconds): when it was sent / restored
     ended_at: Optional[float] = None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name in _PERSISTED_FIELDS:
+            changed = self.__dict__.get("_changed")
+            if changed is not None:
+                changed.add(self.parameter_id)
 
     @property
     def resolved(self) -> bool:
@@ -51,6 +61,11 @@ class Ledger:
         self.next_parameter_id = 0
         self.longest_run: dict[int, float] = {}   # budget -> the longest issue-to-end time seen at it
         self._open: set[int] = set()               # parameter ids that may still be unresolved
+        self.changed: set[int] = set()             # parameter ids whose row changed since the last save
+
+    def _watch(self, trial: Trial) -> None:
+        object.__setattr__(trial, "_changed", self.changed)
+        self.changed.add(trial.parameter_id)
 
     def mark_ended(self, trial: Trial, now: float, awaiting_final: bool = False) -> None:
         trial.ended, trial.ended_at, trial.awaiting_final = True, now, awaiting_final
@@ -65,6 +80,7 @@ class Ledger:
         self.trials[trial.parameter_id] = trial
         self.parameter_of_slot[slot_key(slot)] = trial.parameter_id
         self._open.add(trial.parameter_id)
+        self._watch(trial)
         return trial
 
     def trial_of_slot(self, slot: Slot) -> Trial:
@@ -150,9 +166,10 @@ class Ledger:
         return [self.trials[i] for i in sorted(self._open)]
 
     # ---- persistence -----------------------------------------------------------------------------
-    def to_rows(self) -> list[list[object]]:
+    def to_rows(self, parameter_ids: Optional[Iterable[int]] = None) -> list[list[object]]:
+        trials = self.trials.values() if parameter_ids is None else (self.trials[i] for i in sorted(parameter_ids))
         return [[t.parameter_id, t.slot.bracket_id, t.slot.stage, t.slot.config_id, t.trial_job_id,
-                 t.final_seen, t.ended, t.killed_by_us, t.awaiting_final] for t in self.trials.values()]
+                 t.final_seen, t.ended, t.killed_by_us, t.awaiting_final] for t in trials]
 
     @classmethod
     def from_rows(cls, rows: list[list[object]], brackets: list[Bracket], next_parameter_id: int,
@@ -168,6 +185,7 @@ class Ledger:
             ledger.trials[trial.parameter_id] = trial
             ledger.parameter_of_slot[slot_key(slot)] = trial.parameter_id
             ledger._open.add(trial.parameter_id)
+            ledger._watch(trial)
             if ended and job is not None:
                 ledger.job_to_parameter[job] = trial.parameter_id  # type: ignore[index]
         ledger.next_parameter_id = int(next_parameter_id)

@@ -17,7 +17,6 @@ from typing import Any, Optional
 import numpy as np
 
 from .engine import Engine
-from .files import write_atomically
 from .ledger import Ledger
 from .schedule import Bracket, Slot, SlotStatus, StagePlan
 
@@ -136,12 +135,6 @@ def check_same_settings(stored: dict[str, Any], engine: Engine, path_hint: str) 
 
 
 # ---- the file ----------------------------------------------------------------------------------------
-def save(folder: str, engine: Engine) -> str:
-    path = os.path.join(folder, STATE_FILE)
-    write_atomically(path, json.dumps(document(engine), separators=(",", ":")).encode("utf-8"))
-    return path
-
-
 def read(folder: Optional[str]) -> Optional[dict[str, Any]]:
     """The stored document, None when there is none; StateError when it cannot be used."""
     if not folder:

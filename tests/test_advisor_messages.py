@@ -6,7 +6,7 @@ import math
 import pytest
 from nni.runtime.tuner_command_channel import CommandType as C
 
-from hyperjump_advisor import HyperJump, persistence, stall_guard
+from hyperjump_advisor import HyperJump, journal, stall_guard
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.schedule import iteration_plan
 from hyperjump_advisor.settings import ClassArgsError
@@ -256,13 +256,15 @@ def test_a_failed_state_write_is_a_warning_and_the_next_command_writes_again(tmp
     monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
     caplog.set_level(logging.WARNING, logger="hyperjump_advisor")
     advisor = make()
-    real_save = persistence.save
-    monkeypatch.setattr(persistence, "save", lambda folder, engine: (_ for _ in ()).throw(OSError(28, "No space")))
-    advisor.process_command(C.RequestTrialJobs, 2)
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+    with monkeypatch.context() as patch:
+        patch.setattr(journal.Journal, "_append", disk_full)
+        patch.setattr(journal.Journal, "_write_snapshot", disk_full)
+        advisor.process_command(C.RequestTrialJobs, 2)
     assert len(new_trials(advisor)) == 2 and "cannot save the HyperJump state" in caplog.text
-    monkeypatch.setattr(persistence, "save", real_save)
     advisor.process_command(C.RequestTrialJobs, 1)
-    assert len(json.loads((tmp_path / persistence.STATE_FILE).read_text())["trials"]) == 3
+    assert len(journal.load(str(tmp_path))["trials"]) == 3, "what failed to be written went out with the next write"
 
 
 def test_bad_class_args_raise_a_named_error_and_report_it_to_nni():

@@ -13,7 +13,7 @@ import math
 import pytest
 from nni.runtime.tuner_command_channel import CommandType as C
 
-from hyperjump_advisor import HyperJump
+from hyperjump_advisor import HyperJump, journal
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.persistence import STATE_FILE
 
@@ -180,12 +180,14 @@ def test_a_corrupt_state_file_never_crashes_nor_reuses_parameter_ids(checkpoint,
     before = half_a_stage()
     for k, t in enumerate(new_trials(before)[:2]):
         report(before, t, 0.5)
-    document = json.loads((checkpoint / STATE_FILE).read_text())
+    document = journal.load(str(checkpoint))
+    (checkpoint / journal.JOURNAL_FILE).unlink()
     used = {t["parameter_id"] for t in new_trials(before)}
     cases = corruptions(document)
     assert len(cases) >= 38
     for text in cases:
         (checkpoint / STATE_FILE).write_text(text)
+        (checkpoint / journal.JOURNAL_FILE).unlink(missing_ok=True)
         caplog.clear()
         after = build_offline(HyperJump, **ARGS)
         after.load_checkpoint()

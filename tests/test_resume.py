@@ -7,6 +7,7 @@ from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
+from hyperjump_advisor import journal, persistence
 from hyperjump_advisor.persistence import STATE_FILE
 
 SPACE = {"x": {"_type": "uniform", "_value": [0.0, 1.0]}}
@@ -50,8 +51,9 @@ def resumed():
 
 def test_the_state_is_written_after_every_command(checkpoint):
     advisor, _ = half_a_bracket()
-    document = json.loads((checkpoint / STATE_FILE).read_text())
+    document = journal.load(str(checkpoint))  # the snapshot and the journal of what changed since
     assert document["next_parameter_id"] == 11 and len(document["trials"]) == 11
+    assert document == json.loads(json.dumps(persistence.document(advisor.engine) | {"journal_seq": 1}))
     assert [b["stage"] for b in document["brackets"]] == [1]
     assert not list(checkpoint.glob(".hyperjump-state-*")), "no temporary file left behind"
 
@@ -121,3 +123,38 @@ def test_state_of_another_schedule_is_refused(checkpoint, caplog):
     with caplog.at_level(logging.WARNING, logger="hyperjump_advisor"):
         advisor.load_checkpoint()
     assert "classArgs.R=9" in caplog.text and not advisor.restored
+
+
+def test_the_journal_keeps_the_bytes_written_per_command_bounded(checkpoint):
+    """Each command appends what it changed; the snapshot is rewritten only when the journal outgrows it."""
+    advisor, _ = half_a_bracket()
+    snapshot = (checkpoint / STATE_FILE).stat().st_size
+    lines = (checkpoint / journal.JOURNAL_FILE).read_text().splitlines()
+    assert len(lines) > 20 and max(len(line) for line in lines) < 4 * snapshot
+
+
+@pytest.mark.parametrize("damage", ["torn last line", "garbage in the middle", "another schema"])
+def test_a_damaged_journal_resumes_from_its_last_good_line(checkpoint, caplog, damage):
+    caplog.set_level(logging.WARNING, logger="hyperjump_advisor")
+    before, _ = half_a_bracket()
+    path = checkpoint / journal.JOURNAL_FILE
+    lines = path.read_text().splitlines()
+    good = lines[:-3]
+    if damage == "torn last line":
+        path.write_text("\n".join(lines[:-1] + [lines[-1][:len(lines[-1]) // 2]]) + "\n")
+        good = lines[:-1]
+    elif damage == "garbage in the middle":
+        path.write_text("\n".join(lines[:-3] + ["{oops"] + lines[-2:]) + "\n")
+    else:
+        path.write_text("\n".join(lines[:-3] + [lines[-3].replace('"v":1', '"v":99')] + lines[-2:]) + "\n")
+    intact = checkpoint / "intact"
+    intact.mkdir()
+    (intact / STATE_FILE).write_bytes((checkpoint / STATE_FILE).read_bytes())
+    (intact / journal.JOURNAL_FILE).write_text("\n".join(good) + "\n")
+    expected = journal.load(str(intact))
+    after = resumed()
+    assert after.restored and "unusable" in caplog.text
+    assert persistence.document(after.engine)["trials"] == expected["trials"], "the last good line's state"
+    issued = {t["parameter_id"] for t in new_trials(before)}
+    after.process_command(C.RequestTrialJobs, 2)
+    assert issued.isdisjoint(t["parameter_id"] for t in new_trials(after)), "ids of lost lines are never reused"
