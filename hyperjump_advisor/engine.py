@@ -27,7 +27,7 @@ from .jumping import AuditSink, RiskOptions, RiskPolicy, min_observations
 from .keys import BUDGET_KEY, CONFIG_KEY, RESUME_KEY
 from .ledger import Ledger, Trial
 from .files import plain
-from .schedule import Bracket, Scheduler, Slot, SlotStatus
+from .schedule import Bracket, ExecMode, Scheduler, Slot, SlotStatus
 from .searcher import Searcher
 from .searchspace import SearchSpace
 from .settings import Settings
@@ -50,7 +50,7 @@ class Engine:
         self.searcher = Searcher(settings.seed, settings.random_fraction)
         self.evidence = Evidence(settings.R, lambda c: self.searcher.encoded[c])
         self.ledger = Ledger()
-        self.scheduler = Scheduler(settings.R, settings.eta, settings.exec_mode, new_configs=self._new_bracket,
+        self.scheduler = Scheduler(settings.R, settings.eta, ExecMode(settings.exec_mode), new_configs=self._new_bracket,
                                    hold_first_bracket=settings.jumping and settings.hold_first_bracket,
                                    on_event=self._audit)
         self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}

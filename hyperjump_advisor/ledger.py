@@ -178,15 +178,23 @@ class Ledger:
         for row in rows:
             pid, bracket_id, stage, config_id, job, final_seen, ended, killed = row[:8]
             awaiting = bool(row[8]) if len(row) > 8 else False
-            slot = brackets[bracket_id].slot(stage, config_id)  # type: ignore[index,arg-type]
+            if job is not None and not isinstance(job, str):
+                raise TypeError(f"trial job id {job!r} is not a string")
+            slot = brackets[_int(bracket_id)].slot(_int(stage), _int(config_id))
             # a trial that was running is re-run by NNI under a new job: its old job id means nothing now
-            trial = Trial(pid, slot, job if ended else None, bool(final_seen), bool(ended),  # type: ignore[arg-type]
+            trial = Trial(_int(pid), slot, job if ended else None, bool(final_seen), bool(ended),
                           bool(killed), awaiting, issued_at=now, ended_at=now if ended else None)
             ledger.trials[trial.parameter_id] = trial
             ledger.parameter_of_slot[slot_key(slot)] = trial.parameter_id
             ledger._open.add(trial.parameter_id)
             ledger._watch(trial)
             if ended and job is not None:
-                ledger.job_to_parameter[job] = trial.parameter_id  # type: ignore[index]
+                ledger.job_to_parameter[job] = trial.parameter_id
         ledger.next_parameter_id = int(next_parameter_id)
         return ledger
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{value!r} is not an integer")
+    return value

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import nni  # type: ignore[import-untyped]
+import nni
 
 __all__ = ["MetricReading", "read_metric", "metric_value", "intermediate_budget"]
 

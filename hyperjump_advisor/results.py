@@ -60,10 +60,12 @@ def _parameter_id(value: Any) -> Optional[int]:
 
 def parameters_by_id(trial_jobs: Iterable[Any]) -> dict[int, dict]:
     """parameter_id -> parameters, from ``Experiment.list_trial_jobs()``."""
-    table = {}
+    table: dict[int, dict] = {}
     for job in trial_jobs:
         for hp in job.hyperParameters or []:
-            table[_parameter_id(hp.parameter_id)] = hp.parameters
+            parameter_id = _parameter_id(hp.parameter_id)
+            if parameter_id is not None:
+                table[parameter_id] = hp.parameters
     return table
 
 
@@ -357,7 +359,7 @@ def best_at_full_budget(records: Records) -> Optional[TrialRecord]:
     sign = -1.0 if maximizing(records) else 1.0
 
     def badness(t: TrialRecord) -> float:
-        return t.loss if t.loss is not None else sign * t.metric
+        return t.loss if t.loss is not None else sign * (t.metric or 0.0)
 
     return min(candidates, key=badness)
 

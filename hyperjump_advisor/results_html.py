@@ -11,7 +11,7 @@ import html
 import io
 import math
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from .results import Records, format_budget, text_report
 
@@ -66,10 +66,12 @@ def plot_incumbent(records: Records) -> str:
     return data
 
 
-def planned_budget(records: Records, bracket: int, stage: int):
+def planned_budget(records: Records, bracket: Any, stage: Any) -> Any:
     """The budget of a bracket's stage from the header's plan (brackets listed from s_max down to 0)."""
     plan = (records.header or {}).get("plan") or []
     s = next((b.get("s") for b in records.brackets if b.get("bracket") == bracket), None)
+    if s is None:
+        return None
     try:
         return plan[len(plan) - 1 - s][stage][1]
     except (TypeError, IndexError):
@@ -80,10 +82,10 @@ def stage_spans(records: Records) -> list[dict]:
     """One span per (bracket, stage): when it started, when it ended, and whether a jump left it."""
     start = records.start_time or 0.0
     last = max([t.time for t in records.trials] + [e.get("time") or start for e in records.events] + [start])
-    opened = {}   # (bracket, stage) -> start time
+    opened: dict[tuple[Any, Any], float] = {}   # (bracket, stage) -> start time
     for b in records.brackets:
         opened[(b.get("bracket"), 0)] = b.get("time") or start
-    closed = {}   # (bracket, stage) -> (end time, promotion)
+    closed: dict[tuple[Any, Any], tuple[float, Any]] = {}   # (bracket, stage) -> (end time, promotion)
     for p in records.promotions:
         key = (p.get("bracket"), p.get("stage"))
         closed[key] = (p.get("time") or last, p)
@@ -97,7 +99,7 @@ def stage_spans(records: Records) -> list[dict]:
         trial_ends = [t.time for t in records.trials if t.bracket == bracket and t.stage == stage]
         if end is None:
             end = max(trial_ends + [begin])
-        budgets = [t.budget for t in records.trials if t.bracket == bracket and t.stage == stage]
+        budgets: list[Any] = [t.budget for t in records.trials if t.bracket == bracket and t.stage == stage]
         if promotion is not None:
             budgets.append(promotion.get("from_budget"))
         budgets.append(planned_budget(records, bracket, stage))

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
-from scipy.stats import norm  # type: ignore[import-untyped]
+from scipy.stats import norm
 
 __all__ = ["SearchSpaceError", "Parameter", "SearchSpace"]
 

@@ -111,10 +111,10 @@ def _as_budget(value: Any, what: str) -> int:
         raise ValueError(f"{what} must be an integer budget, got {value!r}")
     if not isinstance(value, numbers.Integral) and not float(value).is_integer():
         raise ValueError(f"{what} must be an integer budget, got {value!r}")
-    value = int(value)
-    if value < 0:
-        raise ValueError(f"{what} must be >= 0, got {value}")
-    return value
+    number = int(value) if isinstance(value, numbers.Integral) else int(float(value))
+    if number < 0:
+        raise ValueError(f"{what} must be >= 0, got {number}")
+    return number
 
 
 class Checkpoint:
@@ -172,7 +172,7 @@ class Checkpoint:
         """The file holding this configuration's checkpoint at ``budget``."""
         if not self.enabled:
             raise RuntimeError("checkpointing is disabled (no HYPERJUMP_CONFIG_KEY)")
-        return self.folder / f"{self._name}@{int(budget)}{_SUFFIX}"
+        return self._folder() / f"{self._name}@{int(budget)}{_SUFFIX}"
 
     def saved_budgets(self) -> list:
         """Budgets of this configuration's checkpoint files, ascending."""
@@ -182,7 +182,9 @@ class Checkpoint:
             names = os.listdir(self.folder)
         except OSError:
             return []
-        return sorted(int(m.group(1)) for m in map(self._pattern.fullmatch, names) if m)
+        pattern = self._pattern
+        assert pattern is not None, "enabled implies a configuration key"
+        return sorted(int(m.group(1)) for m in map(pattern.fullmatch, names) if m)
 
     def load(self) -> tuple:
         """``(budget, state)`` of the latest checkpoint with budget <= max_budget, else ``(0, None)``.
@@ -255,9 +257,14 @@ class Checkpoint:
 
     # -- internals ---------------------------------------------------------
 
+    def _folder(self) -> Path:
+        if self.folder is None:
+            raise RuntimeError("checkpointing is disabled (no checkpoint folder)")
+        return self.folder
+
     def _fsync_folder(self) -> None:
         try:
-            fd = os.open(self.folder, os.O_RDONLY)
+            fd = os.open(self._folder(), os.O_RDONLY)
         except OSError:
             return
         try:

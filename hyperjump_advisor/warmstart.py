@@ -38,7 +38,7 @@ def split_random_and_model(n: int, random_fraction: float) -> tuple[int, int]:
 
 def top_distinct(scores: np.ndarray, keys: list, k: int, taken: set) -> list[int]:
     """Indices of the k best scores whose keys are not taken yet (nor repeated among the picks)."""
-    picked = []
+    picked: list[int] = []
     for i in np.argsort(-scores, kind="stable"):
         if len(picked) == k:
             break

@@ -26,7 +26,7 @@ def _thread_limiter() -> Optional[_ThreadLimiter]:
     if not _controller_looked_up:
         _controller_looked_up = True
         try:
-            from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+            from threadpoolctl import ThreadpoolController
         except ImportError:  # optional dependency
             return None
         _controller = ThreadpoolController()

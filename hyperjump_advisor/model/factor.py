@@ -17,7 +17,7 @@ Contract:
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla  # type: ignore[import-untyped]
+import scipy.linalg as sla
 
 from ..posterior import Array
 

@@ -141,7 +141,7 @@ def clip_to_bounds(h: KernelHyperparameters, bounds: Bounds) -> KernelHyperparam
 
 def build_gpy(x: Array, p: Array, y: Array, h: KernelHyperparameters, bounds: Optional[Bounds]) -> GPyModel:
     """GPy regression of y on (x, phi=p) with hyperparameters h; constrained for fitting when ``bounds``."""
-    import GPy  # type: ignore[import-untyped]  # slow import, only needed to fit
+    import GPy  # slow import, only needed to fit
 
     d = x.shape[1]
     matern = GPy.kern.Matern52(d, variance=h.matern_variance, lengthscale=h.lengthscale.copy(),

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import scipy.linalg as sla  # type: ignore[import-untyped]
+import scipy.linalg as sla
 
 from ..posterior import Array
 from .factor import GrowingCholesky

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_ndtr  # type: ignore[import-untyped]
+from scipy.special import log_ndtr
 
 from .beliefs import BoolArray, FloatArray, IndexArray, StageBelief
 
