@@ -12,7 +12,6 @@ Protocol rules learned from NNI 3.0 (see README, "How it talks to NNI"):
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import traceback

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hyperjump_advisor import results
+from hyperjump_advisor import records, results
+from hyperjump_advisor.results import report
 from hyperjump_advisor.results import main
 
 T0 = 1_700_000_000.0
@@ -63,7 +64,7 @@ EVENTS = [
 def write_csv(path: Path, rows) -> None:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(results.TRIAL_COLUMNS)
+    writer.writerow(records.TRIAL_COLUMNS)
     writer.writerows(rows)
     path.write_text(out.getvalue(), encoding="utf-8")
 
@@ -79,8 +80,8 @@ def experiment(tmp_path, monkeypatch) -> Path:
     log = tmp_path / "nni-experiments" / "abc123" / "log"
     log.mkdir(parents=True)
     (log / "dispatcher.log").write_text("")
-    write_csv(log / results.TRIALS_FILE, TRIAL_ROWS)
-    write_jsonl(log / results.AUDIT_FILE, EVENTS)
+    write_csv(log / records.TRIALS_FILE, TRIAL_ROWS)
+    write_jsonl(log / records.AUDIT_FILE, EVENTS)
     return log.parent
 
 
@@ -126,7 +127,7 @@ def test_csv_output_is_one_row_per_trial(experiment, capsys):
     code, out, _ = run(capsys, "--dir", str(experiment), "--csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert len(rows) == 17 and tuple(rows[0].keys()) == results.TRIAL_COLUMNS
+    assert len(rows) == 17 and tuple(rows[0].keys()) == records.TRIAL_COLUMNS
     by_id = {row["parameter_id"]: row for row in rows}
     assert by_id["15"]["status"] == "DONE" and by_id["11"]["killed"] == "1"
     assert json.loads(by_id["12"]["parameters"]) == {"lr": 0.04, "units": 32}
@@ -155,9 +156,9 @@ def test_html_page_is_self_contained(experiment, capsys, tmp_path):
 
 def test_a_truncated_last_line_is_ignored_with_a_note(experiment, capsys):
     log = experiment / "log"
-    with open(log / results.TRIALS_FILE, "a") as f:
+    with open(log / records.TRIALS_FILE, "a") as f:
         f.write("17,job17,13,1,1,9,DO")                            # the advisor is writing this row
-    with open(log / results.AUDIT_FILE, "a") as f:
+    with open(log / records.AUDIT_FILE, "a") as f:
         f.write('{"event": "incumbent", "config_id": 1')
     code, out, _ = run(capsys, "abc123")
     assert code == 0
@@ -167,7 +168,7 @@ def test_a_truncated_last_line_is_ignored_with_a_note(experiment, capsys):
 
 
 def test_a_running_experiment_without_finished_trials(tmp_path, capsys):
-    write_jsonl(tmp_path / results.AUDIT_FILE, EVENTS[:2])
+    write_jsonl(tmp_path / records.AUDIT_FILE, EVENTS[:2])
     code, out, _ = run(capsys, "--dir", str(tmp_path))
     assert code == 0
     assert "none yet" in out and "no hyperjump-trials.csv yet" in out
@@ -177,8 +178,8 @@ def test_minimize_mode_picks_the_lowest_metric_by_loss(tmp_path, capsys):
     header = dict(HEADER, class_args={"R": 9, "eta": 3, "optimize_mode": "minimize"})
     rows = [[1, "a", 1, 0, 0, 9, "DONE", 0.2, 0.2, 0, 0, T0, "{}"],
             [2, "b", 2, 0, 0, 9, "DONE", 0.1, 0.1, 0, 0, T0, "{}"]]
-    write_csv(tmp_path / results.TRIALS_FILE, rows)
-    write_jsonl(tmp_path / results.AUDIT_FILE, [header])
+    write_csv(tmp_path / records.TRIALS_FILE, rows)
+    write_jsonl(tmp_path / records.AUDIT_FILE, [header])
     assert results.best_at_full_budget(results.load_records(tmp_path)).parameter_id == 2
 
 
@@ -192,7 +193,7 @@ def test_unknown_experiment_lists_where_it_looked(experiment, capsys):
 def test_an_experiment_in_a_custom_working_directory_is_found_through_nnis_list(experiment, tmp_path, capsys):
     custom = tmp_path / "elsewhere"
     (custom / "xyz789" / "log").mkdir(parents=True)
-    write_csv(custom / "xyz789" / "log" / results.TRIALS_FILE, TRIAL_ROWS[:2])
+    write_csv(custom / "xyz789" / "log" / records.TRIALS_FILE, TRIAL_ROWS[:2])
     (experiment.parent / ".experiment").write_text(json.dumps({"xyz789": {"logDir": str(custom)}}))
     code, out, err = run(capsys, "xyz789")
     assert code == 0, err
@@ -208,7 +209,7 @@ def test_an_experiment_without_hyperjump_records(tmp_path, capsys):
 
 
 def test_an_audit_from_an_older_advisor_is_named_as_such(tmp_path, capsys):
-    write_jsonl(tmp_path / results.AUDIT_FILE, [{"event": "jump", "bracket": 0, "stage": 0}])
+    write_jsonl(tmp_path / records.AUDIT_FILE, [{"event": "jump", "bracket": 0, "stage": 0}])
     code, _, err = run(capsys, "--dir", str(tmp_path))
     assert code == 2 and "older version" in err
 
@@ -233,7 +234,7 @@ def test_module_entry_point(experiment):
 
 
 def test_a_jump_that_finishes_its_bracket_says_so():
-    line = results.promotion_line({"bracket": 4, "stage": 0, "to_stage": None, "from_budget": 3, "to_budget": None,
+    line = report.promotion_line({"bracket": 4, "stage": 0, "to_stage": None, "from_budget": 3, "to_budget": None,
                                    "kept_config_ids": [], "discarded_config_ids": [26, 27], "kind": "jump",
                                    "rear_per_hop": [0.08, 0.01], "rejected_rear": None, "threshold": 0.1,
                                    "finishes_bracket": True})

@@ -13,7 +13,8 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-from .results import Records, format_budget, text_report
+from .reading import Records
+from .report import format_budget, text_report
 
 
 def _pyplot():
