@@ -12,19 +12,19 @@ Protocol rules learned from NNI 3.0 (see README, "How it talks to NNI"):
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import traceback
 from typing import Any, Optional
 
-import nni
 from nni.runtime.msg_dispatcher_base import MsgDispatcherBase
 from nni.runtime.tuner_command_channel import CommandType
 
 from . import journal, persistence
 from .engine import Engine
 from .keys import RESERVED_KEYS
-from .metrics import intermediate_budget, metric_value, read_metric
+from .metrics import intermediate_budget, load_json, metric_value, read_metric
 from .records import Records
 from .searchspace import SearchSpace, SearchSpaceError
 from .settings import ClassArgsError, Settings, parse_class_args
@@ -36,7 +36,7 @@ _logger = logging.getLogger("hyperjump_advisor")
 def parameter_id_of(hyper_params: Any) -> Optional[int]:
     """The parameter id in a TrialEnd's hyper_params (JSON text), or None."""
     try:
-        value = nni.load(hyper_params) if isinstance(hyper_params, str) else hyper_params
+        value = load_json(hyper_params) if isinstance(hyper_params, str) else hyper_params
         parameter_id = value.get("parameter_id") if isinstance(value, dict) else None
     except Exception:
         return None
@@ -67,10 +67,10 @@ class HyperJump(MsgDispatcherBase):
         self._journal: Optional[journal.Journal] = None
 
     def _send_trial(self, payload: dict[str, Any]) -> None:
-        self.send(CommandType.NewTrialJob, nni.dump(payload))
+        self.send(CommandType.NewTrialJob, json.dumps(payload))  # plain values: standard JSON is NNI's
 
     def _send_kill(self, job: str) -> None:
-        self.send(CommandType.KillTrialJob, nni.dump(job))
+        self.send(CommandType.KillTrialJob, json.dumps(job))
 
     def _audit(self, record: dict[str, Any]) -> None:
         """One audit record; a promotion also names the parameter ids behind each configuration."""
@@ -186,7 +186,7 @@ class HyperJump(MsgDispatcherBase):
         """On resume NNI re-runs the trials that were running, under their parameter ids."""
         for item in data if isinstance(data, list) else [data]:
             try:
-                item = nni.load(item) if isinstance(item, str) else item
+                item = load_json(item) if isinstance(item, str) else item
             except Exception:
                 _logger.warning("customized trial %r is not JSON; ignored", item)
                 continue

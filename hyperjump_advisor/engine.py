@@ -96,6 +96,7 @@ class Engine:
             self.credit -= 1
 
     def _issue(self, slot: Slot) -> None:
+        self.touched_brackets.add(slot.bracket_id)
         trial = self.ledger.open_trial(slot, self.clock())
         parameters = dict(self.searcher.configs[slot.config_id])
         parameters[BUDGET_KEY] = int(slot.budget)

@@ -158,3 +158,33 @@ def test_a_damaged_journal_resumes_from_its_last_good_line(checkpoint, caplog, d
     issued = {t["parameter_id"] for t in new_trials(before)}
     after.process_command(C.RequestTrialJobs, 2)
     assert issued.isdisjoint(t["parameter_id"] for t in new_trials(after)), "ids of lost lines are never reused"
+
+
+def test_the_journal_replays_to_exactly_the_live_state_after_every_command(checkpoint):
+    """Under faults and 8 workers (jumps, kills, late and duplicate FINALs), snapshot + journal == live state."""
+    import golden_traces as golden
+    from hyperjump_advisor.replay import advisors
+    from hyperjump_advisor.replay.simulator import Faults, SimConfig, Simulator
+    from hyperjump_advisor.replay.tables import auto_time_limit, resolve_R_eta
+
+    table = golden.synthetic_table()
+    budgets = resolve_R_eta(table)
+    advisor = advisors.get("hyperjump").build(R=budgets.R, eta=budgets.eta, seed=4, class_args={})
+    checked = []
+
+    class Checked:
+        sent = advisor.sent
+
+        def process_command(self, command, data):
+            advisor.process_command(command, data)
+            expected = json.loads(json.dumps(persistence.document(advisor.engine)))
+            stored = journal.load(str(checkpoint))
+            stored.pop("journal_seq")
+            assert stored == expected, f"after {command.name} #{len(checked)}"
+            checked.append(command)
+
+    faults = Faults(fail=0.2, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=4)
+    limit = auto_time_limit(table, budgets, 8, iterations=1)
+    result = Simulator(Checked(), table, budgets, SimConfig(workers=8, time_limit=limit, faults=faults)).run()
+    assert result["error"] is None and len(checked) > 200
+    assert any(b.jumped for b in advisor.engine.scheduler.brackets)
