@@ -33,8 +33,8 @@ class OptunaHyperbandAdvisor(PeerAdvisor):
     def start(self, search_space: dict) -> None:
         self.distributions = {name: CategoricalDistribution(list(spec["_value"]))
                               for name, spec in search_space.items()}
-        self.study = optuna.create_study(
-            direction="minimize", sampler=optuna.samplers.TPESampler(seed=self.seed),
+        self.study = optuna.create_study(  # named: HyperbandPruner hashes the name to pick brackets
+            study_name=f"replay-seed-{self.seed}", direction="minimize", sampler=optuna.samplers.TPESampler(seed=self.seed),
             pruner=optuna.pruners.HyperbandPruner(min_resource=self.budgets[0], max_resource=self.R,
                                                   reduction_factor=self.eta))
 
