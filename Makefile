@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install register test test-fast demo bench clean
+.PHONY: install register test test-fast demo bench bench-quick peers clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ install: $(STAMP)
 register: install
 	$(VENV)/bin/hyperjump-register
 
-test: register
+test: register peers
 	sh tests/remote/ensure_sshd.sh
 	$(PY) -m pytest -q -ra
 
@@ -29,7 +29,12 @@ test-fast: install
 demo: register
 	$(PY) examples/mnist-hyperjump/run_demo.py
 
-bench: register
+# Peer advisors' environments (Syne Tune 0.13, Optuna + DEHB), outside the repo; kept when up to date.
+# make test runs one short replay per peer (tests/test_peers.py), so it installs them too.
+peers: install
+	$(PY) -m hyperjump_advisor.replay --setup-peers
+
+bench: register peers
 	$(PY) -m pip install --quiet -e ".[bench]"
 	mkdir -p bench-results
 	$(PY) benchmarks/bench_model.py | tee bench-results/model.md
@@ -38,6 +43,14 @@ bench: register
 	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/ablation --workers 1 8 \
 	    --advisors hyperjump hyperjump-no-jump hyperjump-no-order hyperjump-no-warmstart \
 	    hyperjump-no-resume hyperjump-rank1 hyperband
+
+# A few minutes: HyperJump against the fast peers on one table, 8 workers, 2 seeds.
+# (syne-mobster and syne-hypertune fit a GP per decision: add them for a longer run.)
+bench-quick: register peers
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) -m hyperjump_advisor.replay --table hyperjump:mnist_epochs --workers 8 --seeds 2 --quiet \
+	    --advisor hyperjump --advisor syne-asha --advisor syne-asha-stop --advisor syne-hyperband \
+	    --advisor syne-bohb --advisor dehb --advisor optuna-hyperband --out bench-results/quick
 
 clean:
 	rm -rf $(VENV) bench-results

@@ -15,6 +15,8 @@ import sys
 from typing import Any, Optional
 
 from . import advisors
+from .peers import envs as peer_envs
+from .peers.runner import environment_problem, list_advisors
 from .report import results_document, summarize, write_outputs
 from .simulator import Faults, SimConfig, run_many
 from .tables import TableError, auto_time_limit, load_table, resolve_R_eta, SHARED_TABLES
@@ -45,9 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Shared tables: {', '.join('hyperjump:' + n for n in SHARED_TABLES)}; or a CSV path in the generic "
                "format (hyperparameter columns + budget, loss, time[, intermediate]). "
                f"Advisors: {', '.join(advisors.REGISTRY)}.")
-    p.add_argument("--table", required=True, help="hyperjump:NAME or a path to a generic CSV table")
-    p.add_argument("--advisor", action="append", required=True, choices=list(advisors.REGISTRY),
-                   help="advisor to replay (repeatable)")
+    p.add_argument("--table", help="hyperjump:NAME or a path to a generic CSV table (required to replay)")
+    p.add_argument("--advisor", action="append", choices=list(advisors.REGISTRY), metavar="NAME",
+                   help="advisor to replay (repeatable; required to replay; see --list-advisors)")
+    p.add_argument("--list-advisors", action="store_true",
+                   help="print the advisor names, one per line, and exit (stderr: peer environments missing)")
+    p.add_argument("--setup-peers", nargs="*", metavar="FAMILY", default=None,
+                   help="create the peer advisors' environments (all families, or those named: "
+                        f"{', '.join(peer_envs.FAMILIES)}) outside the repository, then exit unless a replay is "
+                        f"also asked for; ${peer_envs.DIR_VARIABLE} overrides their folder")
     p.add_argument("--seeds", type=int, default=5, help="number of seeds per advisor (seeds 0..N-1 + offset)")
     p.add_argument("--seed-offset", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="simulated workers (trialConcurrency)")
@@ -55,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--R", type=int, default=None, help="Hyperband R (default: eta^(levels-1))")
     p.add_argument("--time-limit", default="auto",
                    help="simulated seconds, or 'auto' = 4 Hyperband iterations of mean table time / workers")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", help="output folder (required to replay)")
     p.add_argument("--class-arg", action="append", default=[], type=parse_class_arg, metavar="KEY=VALUE",
                    help="classArg for this project's advisors (repeatable; JSON values parsed)")
     p.add_argument("--charge-advisor-time", action="store_true",
@@ -79,8 +87,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     advisors.QUIET_LOGS = not args.verbose
+    if args.list_advisors:
+        list_advisors(advisors.REGISTRY)
+        return 0
+    if args.setup_peers is not None:
+        try:
+            setup = peer_envs.setup(args.setup_peers or None)
+        except KeyError as error:
+            print(f"error: {error.args[0]}", file=sys.stderr)
+            return 2
+        if any(r["status"] == "failed" for r in setup.values()):
+            return 1
+        if not (args.table or args.advisor or args.out):
+            return 0
+    missing = [name for name, value in (("--table", args.table), ("--advisor", args.advisor), ("--out", args.out))
+               if not value]
+    if missing:
+        parser.error(f"the following arguments are required to replay: {', '.join(missing)}")
+    problems = [p for p in map(environment_problem, dict.fromkeys(args.advisor)) if p]
+    if problems:
+        print("error: " + "\nerror: ".join(problems), file=sys.stderr)
+        return 2
     try:
         table = load_table(args.table)
         budget_map = resolve_R_eta(table, args.R, args.eta)

@@ -237,3 +237,10 @@ def _build_random(R: int, eta: int, seed: int, class_args: dict):
 
 
 register(AdvisorSpec("random", _build_random, "NNI 3.0's random tuner, every trial at the full budget R"))
+
+
+# ---- peer advisors: other libraries, each replayed in its own environment ------------------------------
+# Registered after everything above; see hyperjump_advisor/replay/peers/ (names, families, setup).
+from .peers.runner import register_peers  # noqa: E402  (needs AdvisorSpec, defined above)
+
+register_peers(register)

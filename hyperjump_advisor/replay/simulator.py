@@ -449,14 +449,19 @@ def run_one(spec, table: Table, budget_map: BudgetMap, seed: int, config: SimCon
     if progress:
         progress.start(label)
     wall = time.perf_counter()
+    runner = getattr(spec, "run", None)  # a peer in its own environment runs the same Simulator there
     try:
-        advisor = spec.build(R=budget_map.R, eta=budget_map.eta, seed=seed, class_args=class_args or {})
+        if runner is not None:
+            out = runner(table, budget_map, seed, config, class_args or {})
+        else:
+            advisor = spec.build(R=budget_map.R, eta=budget_map.eta, seed=seed, class_args=class_args or {})
     except Exception:
-        out = {"error": f"could not build {spec.name}:\n{traceback.format_exc()}", "trials": [], "incumbent": [],
+        out = {"error": f"could not run {spec.name}:\n{traceback.format_exc()}", "trials": [], "incumbent": [],
                "advisor_seconds": 0.0, "decisions": 0, "decision_ms": [], "end_reason": "error", "end_time": 0.0}
     else:
-        sim = Simulator(advisor, table, budget_map, config, progress=progress.clock if progress else None)
-        out = sim.run()
+        if runner is None:
+            sim = Simulator(advisor, table, budget_map, config, progress=progress.clock if progress else None)
+            out = sim.run()
     run = {"advisor": spec.name, "seed": seed, "workers": config.workers, **out,
            "wall_seconds": time.perf_counter() - wall}
     if progress:

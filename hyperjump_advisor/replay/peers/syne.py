@@ -1,0 +1,124 @@
+"""Syne Tune 0.13 schedulers (family ``syne13``) behind the NNI protocol.
+
+Each peer is a class of ``syne_tune.optimizer.baselines`` built as its docs advise for
+pause-and-resume: the resource cap is a constant of the configuration space
+(``max_resource_attr``), so a scheduler that promotes a paused trial sets that entry to the next
+rung and the adapter sends it as TRIAL_BUDGET with the resume key (the trial continues from its
+checkpoint). Rungs: ``grace_period`` = the smallest TRIAL_BUDGET, ``reduction_factor`` = eta,
+``max_t`` = R, so the rung levels are exactly the Hyperband budgets 1, eta, ..., R.
+
+The adapter makes the calls Syne Tune's own ``Tuner`` makes (``syne_tune/tuner.py``):
+``suggest(trial_id)`` per free worker, ``on_trial_add`` for a new trial, ``on_trial_result`` per
+reported result, ``on_trial_remove`` after a STOP or PAUSE decision, ``on_trial_complete`` when a
+trial ends without one, ``on_trial_error`` when it fails or is cancelled by someone else, and
+stops when ``suggest`` returns None.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Optional
+
+from syne_tune.backend.trial_status import Trial
+from syne_tune.config_space import choice
+from syne_tune.optimizer import baselines
+from syne_tune.optimizer.scheduler import SchedulerDecision
+
+from ..tables import BUDGET_KEY
+from .adapter import CONTINUE, STOP, Job, PeerAdvisor, Suggestion
+
+METRIC, RESOURCE = "loss", "budget"
+
+# peer name -> (baselines class, extra constructor arguments, whether the trials pause and resume)
+METHODS = {
+    "syne-asha": ("ASHA", {"type": "promotion"}, True),
+    "syne-asha-stop": ("ASHA", {"type": "stopping"}, False),
+    "syne-hyperband": ("SyncHyperband", {}, True),
+    "syne-bohb": ("BOHB", {"type": "promotion"}, True),
+    "syne-mobster": ("MOBSTER", {"type": "promotion"}, True),
+    "syne-hypertune": ("HyperTune", {"type": "promotion", "brackets": "all"}, True),
+}
+
+
+class SyneTuneAdvisor(PeerAdvisor):
+    def __init__(self, method: str, **kwargs):
+        super().__init__(**kwargs)
+        self.method = method
+        self.class_name, self.extra, self.resumes = METHODS[method]
+        self.scheduler = None
+        self.hyperparameters: list[str] = []
+        self.trials: dict[int, Trial] = {}
+        self.reached: dict[int, int] = {}          # trial id -> TRIAL_BUDGET its checkpoint holds
+        self.last_result: dict[int, dict] = {}
+        self.decided: set[int] = set()             # parameter ids that got STOP/PAUSE
+        self.next_trial_id = 0
+        if self.options.get("quiet", True):
+            logging.getLogger("syne_tune").setLevel(logging.ERROR)
+
+    def start(self, search_space: dict) -> None:
+        self.hyperparameters = list(search_space)
+        config_space = {name: choice(list(spec["_value"])) for name, spec in search_space.items()}
+        config_space[BUDGET_KEY] = self.R       # the constant resource cap (max_resource_attr)
+        kwargs = dict(metric=METRIC, mode="min", resource_attr=RESOURCE, max_resource_attr=BUDGET_KEY,
+                      grace_period=self.budgets[0], reduction_factor=self.eta, random_seed=self.seed)
+        extra = dict(self.extra)
+        if extra.get("brackets") == "all":
+            extra["brackets"] = len(self.budgets)
+        self.scheduler = getattr(baselines, self.class_name)(config_space, **kwargs, **extra)
+
+    def suggest(self) -> Optional[Suggestion]:
+        suggestion = self.scheduler.suggest(trial_id=self.next_trial_id)
+        if suggestion is None:
+            self.done = True        # the Tuner stops here ("Searcher ran out of candidates")
+            return None
+        resume_from = None
+        if suggestion.spawn_new_trial_id:
+            trial_id = self.next_trial_id
+            self.next_trial_id += 1
+            trial = Trial(trial_id=trial_id, config=dict(suggestion.config), creation_time=datetime.datetime.now())
+            self.trials[trial_id] = trial
+            self.scheduler.on_trial_add(trial=trial)
+            if suggestion.checkpoint_trial_id is not None:
+                resume_from = self.reached.get(suggestion.checkpoint_trial_id)
+        else:
+            trial_id = suggestion.checkpoint_trial_id
+            trial = self.trials[trial_id]
+            if suggestion.config is not None:
+                trial.config = dict(suggestion.config)
+            resume_from = self.reached.get(trial_id)
+        budget = int(trial.config.get(BUDGET_KEY, self.R))
+        config = {name: trial.config[name] for name in self.hyperparameters}
+        return Suggestion(config, budget, key=trial_id, resume_from=resume_from)
+
+    def result(self, job: Job, budget: int, loss: float, final: bool) -> str:
+        trial = self.trials[job.key]
+        result = {METRIC: loss, RESOURCE: budget}
+        self.last_result[job.key] = result
+        decision = self.scheduler.on_trial_result(trial=trial, result=result)
+        if decision in (SchedulerDecision.STOP, SchedulerDecision.PAUSE):
+            self.decided.add(job.parameter_id)
+            self.scheduler.on_trial_remove(trial=trial)
+            if decision == SchedulerDecision.PAUSE:
+                self.reached[job.key] = budget   # a pause before TRIAL_BUDGET: its checkpoint is here
+            return STOP
+        return CONTINUE
+
+    def ended(self, job: Job, event: str) -> None:
+        trial = self.trials[job.key]
+        if event == "SUCCEEDED":
+            self.reached[job.key] = job.suggestion.budget
+            if job.parameter_id not in self.decided:
+                if job.key in self.last_result:
+                    self.scheduler.on_trial_complete(trial=trial, result=self.last_result[job.key])
+                else:
+                    self.scheduler.on_trial_error(trial=trial)
+        elif job.parameter_id not in self.decided:   # FAILED, or cancelled by someone else
+            self.scheduler.on_trial_error(trial=trial)
+        self.decided.discard(job.parameter_id)
+
+    def extras(self) -> dict:
+        return {"syne_scheduler": self.class_name, **{k: v for k, v in self.extra.items()}}
+
+
+def build(name: str, **kwargs) -> SyneTuneAdvisor:
+    return SyneTuneAdvisor(name, **kwargs)
