@@ -100,8 +100,7 @@ class Engine:
         trial = self.ledger.open_trial(slot, self.clock())
         parameters = dict(self.searcher.configs[slot.config_id])
         parameters[BUDGET_KEY] = int(slot.budget)
-        if self.settings.pause_resume:
-            parameters[CONFIG_KEY] = self.searcher.config_key(slot.config_id)
+        if self.settings.pause_resume:  # the one bookkeeping key a trial gets (trial.Checkpoint reads it)
             parameters[RESUME_KEY] = int(self.evidence.completed_budget.get(slot.config_id, 0))
         self._send_trial({"parameter_id": trial.parameter_id, "parameter_source": "algorithm",
                           "parameters": plain(parameters), "parameter_index": 0})
@@ -285,8 +284,7 @@ class Engine:
         for trial in self.ledger.unresolved():
             if trial.slot.budget != budget or trial.final_seen:
                 continue
-            if params.get(CONFIG_KEY) == self.searcher.config_key(trial.slot.config_id) or \
-                    self.searcher.configs[trial.slot.config_id] == config:
+            if self.searcher.configs[trial.slot.config_id] == config:
                 return trial
         return None
 

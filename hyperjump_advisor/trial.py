@@ -1,15 +1,15 @@
 """Trial-side helper for HyperJump's pause-resume training (no NNI manager needed).
 
-With ``pause_resume`` on (the default), the advisor adds two keys to every
+With ``pause_resume`` on (the default), the advisor adds one key to every
 trial's parameters, besides the hyperparameters and ``TRIAL_BUDGET``:
+``HYPERJUMP_RESUME_FROM``, the largest budget the configuration completed in
+earlier trials (0 if none). Informational only: a trial resumes from what its
+checkpoint actually holds (a killed trial may have saved a later epoch). The
+checkpoint's name comes from the hyperparameters themselves (a hash), so every
+trial of a configuration finds the same files; ``HYPERJUMP_CONFIG_KEY``, if a
+caller sets it, names them instead.
 
-* ``HYPERJUMP_CONFIG_KEY``: a stable, file-name-safe name of the configuration
-  (the same for every trial of that configuration);
-* ``HYPERJUMP_RESUME_FROM``: the largest budget the configuration completed in
-  earlier trials (0 if none). Informational only: a trial resumes from what its
-  checkpoint actually holds (a killed trial may have saved a later epoch).
-
-Without these keys (``pause_resume: false``, standalone runs) a
+Without ``HYPERJUMP_RESUME_FROM`` (``pause_resume: false``, standalone runs) a
 :class:`Checkpoint` is disabled: ``load()`` gives ``(0, None)`` and ``save()``
 does nothing, so the trial trains from scratch. Usage::
 
@@ -34,6 +34,7 @@ checkpoints from folders you trust (unpickling can run code).
 from __future__ import annotations
 
 import hashlib
+import json
 import numbers
 import os
 import pickle
@@ -48,7 +49,7 @@ from .keys import BUDGET_KEY, CONFIG_KEY, RESUME_KEY  # noqa: F401  (re-exported
 
 __all__ = [
     "BUDGET_KEY", "CONFIG_KEY", "RESUME_KEY", "ENV_CHECKPOINT_DIR",
-    "Checkpoint", "checkpoint_dir", "hyperparameters", "is_reserved_key",
+    "Checkpoint", "checkpoint_dir", "configuration_key", "hyperparameters", "is_reserved_key",
 ]
 
 #: Environment variable overriding the checkpoint folder.
@@ -75,6 +76,12 @@ def is_reserved_key(key: str) -> bool:
 def hyperparameters(params: Optional[Mapping[str, Any]]) -> dict:
     """``params`` without ``TRIAL_BUDGET`` and the ``HYPERJUMP_*`` keys (a new dict)."""
     return {k: v for k, v in dict(params or {}).items() if not is_reserved_key(k)}
+
+
+def configuration_key(params: Optional[Mapping[str, Any]]) -> str:
+    """The name of a configuration's checkpoints: a hash of its hyperparameters (reserved keys left out)."""
+    text = json.dumps(hyperparameters(params), sort_keys=True, default=repr)
+    return "h-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _safe_name(name: str) -> str:
@@ -146,6 +153,8 @@ class Checkpoint:
         """
         params = dict(params or {})
         key = params.get(CONFIG_KEY)
+        if key is None and RESUME_KEY in params:
+            key = configuration_key(params)
         if max_budget is None and params.get(BUDGET_KEY) is not None:
             max_budget = params[BUDGET_KEY]
         if max_budget is not None and (isinstance(max_budget, bool) or not isinstance(max_budget, numbers.Real)):

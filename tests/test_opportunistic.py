@@ -4,7 +4,8 @@ import logging
 from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
-from hyperjump_advisor.keys import CONFIG_KEY, RESUME_KEY
+from hyperjump_advisor.keys import RESUME_KEY
+from hyperjump_advisor.trial import configuration_key
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 
 SPACE = {"x": {"_type": "uniform", "_value": [0.0, 1.0]}}
@@ -21,11 +22,12 @@ def new_trials(advisor):
     return [s.data for s in advisor.sent if s.name == "NewTrialJob"]
 
 
-def test_every_trial_names_its_configuration_and_the_budget_it_can_resume_from():
+def test_every_trial_gets_one_bookkeeping_key_the_budget_its_configuration_can_resume_from():
     advisor = make()
     advisor.process_command(C.RequestTrialJobs, 27)
     first = new_trials(advisor)
-    keys = {t["parameters"][CONFIG_KEY] for t in first}
+    assert all(set(t["parameters"]) - set(SPACE) == {"TRIAL_BUDGET", RESUME_KEY} for t in first)
+    keys = {configuration_key(t["parameters"]) for t in first}
     assert len(keys) == 27 and all(t["parameters"][RESUME_KEY] == 0 for t in first)
     for k, t in enumerate(first):
         advisor.process_command(C.ReportMetricData, metric_message(t["parameter_id"], f"j{k}", t["parameters"]["x"]))
@@ -33,9 +35,9 @@ def test_every_trial_names_its_configuration_and_the_budget_it_can_resume_from()
     advisor.process_command(C.RequestTrialJobs, 9)
     promoted = new_trials(advisor)[27:]
     assert len(promoted) == 9
-    by_key = {t["parameters"][CONFIG_KEY]: t for t in first}
+    by_key = {configuration_key(t["parameters"]): t for t in first}
     for t in promoted:
-        before = by_key[t["parameters"][CONFIG_KEY]]
+        before = by_key[configuration_key(t["parameters"])]
         assert before["parameters"]["x"] == t["parameters"]["x"], "same key, same configuration"
         assert t["parameters"][RESUME_KEY] == 1 and t["parameters"]["TRIAL_BUDGET"] == 3
 

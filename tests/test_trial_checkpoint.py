@@ -335,3 +335,15 @@ def test_mnist_script_resumes_a_checkpoint_from_another_process(digits, tmp_path
     assert "resumed from epoch 3" in log and "Ignoring unknown parameter keys" not in log
     assert "after 5 epochs (2 trained in this trial)" in log
     assert files(ckpt_dir) == ["c17-3fa2b91c@5.ckpt"]
+
+
+def test_without_a_config_key_the_checkpoint_is_named_by_the_hyperparameters(tmp_path):
+    """The advisor sends only HYPERJUMP_RESUME_FROM: every trial of a configuration finds the same files."""
+    first = trial_params(key=None, budget=3)
+    first[RESUME_KEY] = 0
+    Checkpoint.for_trial(first, folder=tmp_path).save(3, "after 3")
+    promoted = dict(first, **{BUDGET_KEY: 9, RESUME_KEY: 3})
+    assert Checkpoint.for_trial(promoted, folder=tmp_path).load() == (3, "after 3")
+    other = dict(promoted, hidden_size=64)
+    assert Checkpoint.for_trial(other, folder=tmp_path).load() == (0, None)
+    assert trial.configuration_key(first) == trial.configuration_key(promoted) != trial.configuration_key(other)
