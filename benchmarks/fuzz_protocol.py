@@ -36,12 +36,22 @@ def quiet() -> None:
     logging.getLogger().setLevel(logging.CRITICAL)
 
 
+def without(machine: type, rules: list[str]) -> None:
+    """Leave rules out (e.g. the faults behind known exceptions, to reach the deeper invariants)."""
+    for name in rules:
+        if not callable(getattr(ProtocolMachine, name, None)):
+            raise SystemExit(f"no rule {name!r} in ProtocolMachine")
+        setattr(machine, name, None)
+
+
 def campaign(args) -> int:
     stats: dict = {}
 
     class Campaign(ProtocolMachine):
         STRICT = False
         CONTINUE_AFTER_EXCEPTION = not args.stop_at_exception
+
+    without(Campaign, args.skip)
 
     Campaign.stats = stats
     start = time.time()
@@ -63,6 +73,10 @@ def campaign(args) -> int:
         k += 1
         print(f"... {stats.get('sequences', 0)} sequences, {time.time() - start:.0f} s", file=sys.stderr, flush=True)
     report(stats, time.time() - start)
+    if args.details:
+        with open(args.details, "w", encoding="utf-8") as f:
+            for kind, messages in sorted(stats.get("kinds", {}).items()):
+                f.write(f"===== {kind} ({len(messages)} sequences); first:\n{messages[0]}\n\n")
     return 1 if stats.get("failed_sequences") else 0
 
 
@@ -96,7 +110,7 @@ def report(stats: dict, seconds: float) -> None:
 
 def reproduce(args) -> int:
     """Strict on one kind (prefix), tolerant of everything else: hypothesis shrinks and prints the sequence."""
-    class Reproduce(ProtocolMachine):
+    class Reproduce(ProtocolMachine):  # noqa: D401
         STRICT = False
         CONTINUE_AFTER_EXCEPTION = True
 
@@ -105,12 +119,14 @@ def reproduce(args) -> int:
                 raise Violation(kind, message)
             super().violation(kind, message)
 
+    without(Reproduce, args.skip)
     try:
         run_state_machine_as_test(Reproduce, settings=settings(
             max_examples=args.sequences, stateful_step_count=args.steps, deadline=None, database=None,
             suppress_health_check=list(HealthCheck)))
     except Violation as error:
         print(str(error)[:4000])
+        print("\n".join(getattr(error, "__notes__", [])))
         return 1
     print(f"no {args.reproduce!r} in {args.sequences} sequences")
     return 0
@@ -121,6 +137,9 @@ def main() -> int:
     parser.add_argument("--sequences", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=50, help="rules per sequence (hypothesis stateful_step_count)")
     parser.add_argument("--stop-at-exception", action="store_true")
+    parser.add_argument("--skip", nargs="*", default=[], metavar="RULE",
+                        help="rules to leave out, e.g. --skip disk_full malformed update_search_space import_data")
+    parser.add_argument("--details", metavar="FILE", help="write the first full message of every kind here")
     parser.add_argument("--reproduce", metavar="KIND", help="shrink and print a minimal sequence for this kind")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONHASHSEED", "0")
