@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install register test test-fast demo bench bench-quick peers clean
+.PHONY: install register test test-fast fuzz demo bench bench-quick peers clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: register peers
 
 test-fast: install
 	$(PY) -m pytest -q -ra -m "not e2e and not slow"
+
+# Protocol fuzz campaign (tests/protocol_machine.py): counts failures by kind; exits 1 if any.
+fuzz: install
+	$(PY) benchmarks/fuzz_protocol.py --sequences 2000
 
 demo: register
 	$(PY) examples/mnist-hyperjump/run_demo.py
