@@ -141,6 +141,18 @@ def median_all(times: list[float]) -> float:
     return float(np.median(np.asarray(times, dtype=float))) if len(times) else math.inf
 
 
+def quantile_all(times: list[float], q: float) -> float:
+    """Linear-interpolated quantile over all seeds; infinite as soon as an infinite value takes part."""
+    values = np.sort(np.asarray(times, dtype=float))
+    if not values.size:
+        return math.inf
+    position = q * (values.size - 1)
+    low, high = int(math.floor(position)), int(math.ceil(position))
+    if math.isinf(values[high]) and position > low or math.isinf(values[low]):
+        return math.inf
+    return float(values[low] + (values[high] - values[low]) * (position - low)) if high != low else float(values[low])
+
+
 def ratio(other: float, mine: float) -> Optional[float]:
     """other / mine for all-seed medians: inf if only mine is finite, 0 if only other's, None if neither."""
     if math.isinf(mine) and math.isinf(other):
@@ -174,8 +186,7 @@ def summarize(document: dict) -> dict[str, dict]:
             times = [time_to_target(r, document, target) for r in runs]
             finite = np.array([t for t in times if math.isfinite(t)])
             s["targets"][target] = {"reached": int(finite.size), "times": times, "median": median_all(times),
-                                    "q25": float(np.percentile(np.asarray(times), 25)) if times else math.inf,
-                                    "q75": float(np.percentile(np.asarray(times), 75)) if times else math.inf}
+                                    "q25": quantile_all(times, 0.25), "q75": quantile_all(times, 0.75)}
         finals = np.array([final_regret(r, document) for r in runs])
         s["final_mean"] = float(finals.mean())
         s["final_se"] = float(finals.std(ddof=1) / math.sqrt(len(finals))) if len(finals) > 1 else 0.0
@@ -413,7 +424,7 @@ def plot_regret(document: dict, path: str | os.PathLike) -> Optional[Path]:
         runs = groups[name]
         curves = np.array([regret_curve(r, document, grid) for r in runs])
         median = np.median(curves, axis=0)
-        q25, q75 = np.percentile(curves, 25, axis=0), np.percentile(curves, 75, axis=0)
+        q25, q75 = np.percentile(curves, 25, axis=0), np.percentile(curves, 75, axis=0)  # regrets: finite
         style = "-" if is_ours(name) else "--"
         width = 2.2 if name == REFERENCE else 1.3
         line, = ax.plot(grid, np.maximum(median, REGRET_FLOOR), style, linewidth=width,
