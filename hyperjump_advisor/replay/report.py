@@ -307,8 +307,9 @@ def render_report(document: dict, plots: list[str] = ()) -> str:
     summary = summarize(document)
     lines = [f"# Replay: {document['table']}, {document['workers']} worker(s)", ""]
     lines += [f"- table: {document.get('table_summary', document['table'])}",
-              f"- Hyperband R={document['R']}, eta={document['eta']}"
-              f" (levels {', '.join(f'{v:g}' for v in document['levels'])})",
+              f"- Hyperband R={document['R']}, eta={document['eta']}: TRIAL_BUDGET b runs at the table level "
+              "log_step(R/b) below the top, step = the table's eta for geometric levels (budget ratios kept), "
+              f"the plan's eta otherwise (by rank); levels {', '.join(f'{v:g}' for v in document['levels'])}",
               f"- optimum loss {document['optimum_loss']:.6g}, worst {document['worst_loss']:.6g} "
               "(at the maximum budget); regret = (incumbent - optimum) / (worst - optimum)",
               f"- simulated time limit {_t(document['time_limit'])}; "
