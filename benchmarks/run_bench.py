@@ -31,6 +31,14 @@ one checkpointed seed: a smoke test of the whole pipeline in a few minutes.
 Time limits: ``auto`` = 4 Hyperband iterations of the table's mean training time per level,
 divided by the worker count (``hyperjump_advisor.replay.tables.auto_time_limit``).
 
+Budget (measured on the 2-core machine, one seed of every (table, workers) of the four shared tables,
+checkpointing off; CPU seconds summed over the 12 table x worker combinations): hyperjump 40, nni-bohb
+24-33, hyperband 9, nni-hyperband 9, random 2, i.e. about 85-95 s per seed for the five standard
+advisors, so 20 seeds take ~30 CPU-minutes (~15 min with --jobs 2). A checkpointed run adds about
+20-45 s (hyperjump) and 12-20 s (hyperband) of wall time, mostly the state file written and fsync'ed
+after every command, so --checkpoint-seeds 1 adds ~10 min of chunk time (~5 min with --jobs 2).
+chunks.md records every chunk's wall time; peers (Syne Tune, DEHB, Optuna) come on top.
+
 Runs are deterministic per seed (seeds 0..N-1) unless the advisors' compute time is charged.
 """
 from __future__ import annotations
