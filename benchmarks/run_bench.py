@@ -25,7 +25,7 @@ this project's advisor much CPU. So the first ``--checkpoint-seeds`` seeds of ea
 it on (as in a real experiment), the others with it off; report.md shows the advisor seconds of each
 kind. ``--checkpoint-seeds 0`` turns it off everywhere.
 
-``--quick`` (``make bench-quick``): two tables (mnist_epochs, cnn), 5 seeds (GP-based peers 3),
+``--quick`` (``make bench-quick``): two tables (mnist_epochs, cnn), 5 seeds (pass --seeds-for for slow peers),
 one checkpointed seed: a smoke test of the whole pipeline in a few minutes.
 
 Time limits: ``auto`` = 4 Hyperband iterations of the table's mean training time per level,
@@ -263,7 +263,7 @@ def main(argv=None) -> int:
                    help="the first N seeds of each chunk run with the advisor's state checkpointing on")
     p.add_argument("--no-checkpoint", action="store_true", help="same as --checkpoint-seeds 0")
     p.add_argument("--quick", action="store_true",
-                   help=f"quick profile: tables {QUICK_TABLES}, 5 seeds, GP-based peers 3 (unless given)")
+                   help=f"quick profile: tables {QUICK_TABLES}, 5 seeds (--seeds-for still applies)")
     p.add_argument("--readme-table", default=None, help="where to write the README table (default OUT/README-table.md)")
     p.add_argument("--jobs", type=int, default=1, help="chunks run in parallel processes")
     p.add_argument("--force", action="store_true", help="rerun chunks that are already done")
