@@ -1,27 +1,50 @@
-"""The standard replay suite (``make bench``): four shared tables x {1, 8} workers x all advisors.
+"""The standard replay suite (``make bench``): the shared tables x {1, 8, 32} workers x all advisors.
 
-    python benchmarks/run_bench.py [--out bench-results] [--seeds 20] [--jobs 2] [--force]
+    python benchmarks/run_bench.py [--out bench-results/standard] [--seeds 20] [--seeds-for 'syne-*=5']
+                                   [--checkpoint-seeds 1] [--jobs 2] [--quick] [--force]
 
 Layout (resumable: a chunk that already has its JSON with the same settings is not rerun)::
 
-    bench-results/
-      SUMMARY.md                         top-level summary, one section per table and worker count
-      <table>-w<W>/runs/<advisor>.json   one chunk = one advisor, all seeds
+    <out>/
+      SUMMARY.md                         one section per table and worker count (ranked advisors,
+                                         hyperjump vs the best peer and hyperband, plot)
+      README-table.md                    the speed-up table the README includes verbatim
+      chunks.md                          wall time of every chunk (for planning the budget)
+      <table>-w<W>/runs/<advisor>.json   one chunk = one advisor, all its seeds
       <table>-w<W>/results.json          merged chunks (schema: hyperjump_advisor.replay.report)
       <table>-w<W>/report.md, regret.png
 
+Advisors: by default every registered advisor except this project's ablations (``hyperjump-*``):
+``hyperjump``, ``hyperband``, NNI's advisors, ``random`` and the peers registered in
+``hyperjump_advisor.replay.advisors``. Seeds: ``--seeds`` for all, ``--seeds-for PATTERN=N`` for the
+advisors whose name matches the shell pattern (e.g. GP-based peers, which are slow: at least 5).
+
+Checkpointing: runs are identical with and without the advisor's state checkpointing (it changes no
+decision; the clock does not charge advisor time), but writing the state after every command costs
+this project's advisor much CPU. So the first ``--checkpoint-seeds`` seeds of each chunk run with
+it on (as in a real experiment), the others with it off; report.md shows the advisor seconds of each
+kind. ``--checkpoint-seeds 0`` turns it off everywhere.
+
+``--quick`` (``make bench-quick``): two tables (mnist_epochs, cnn), 5 seeds (pass --seeds-for for slow peers),
+one checkpointed seed: a smoke test of the whole pipeline in a few minutes.
+
 Time limits: ``auto`` = 4 Hyperband iterations of the table's mean training time per level,
-divided by the worker count (``hyperjump_advisor.replay.tables.auto_time_limit``), so plain
-Hyperband completes about 4 iterations with 1 worker and several with 8 (parallelism mode
-opens new brackets on idle workers). With the default R/eta per table this gives
-(1 / 8 workers): cnn 63,453 / 7,932 s; cnn_time3 56,076 / 7,010 s; mnist_epochs
-17,520 / 2,190 s; unet 1,690,432 / 211,304 s.
+divided by the worker count (``hyperjump_advisor.replay.tables.auto_time_limit``).
+
+Budget (measured on the 2-core machine, one seed of every (table, workers) of the four shared tables,
+checkpointing off; CPU seconds summed over the 12 table x worker combinations): hyperjump 40, nni-bohb
+24-33, hyperband 9, nni-hyperband 9, random 2, i.e. about 85-95 s per seed for the five standard
+advisors, so 20 seeds take ~30 CPU-minutes (~15 min with --jobs 2). A checkpointed run adds about
+20-45 s (hyperjump) and 12-20 s (hyperband) of wall time, mostly the state file written and fsync'ed
+after every command, so --checkpoint-seeds 1 adds ~10 min of chunk time (~5 min with --jobs 2).
+chunks.md records every chunk's wall time; peers (Syne Tune, DEHB, Optuna) come on top.
 
 Runs are deterministic per seed (seeds 0..N-1) unless the advisors' compute time is charged.
 """
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import sys
@@ -33,27 +56,55 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hyperjump_advisor.replay import advisors  # noqa: E402
-from hyperjump_advisor.replay.report import (TARGETS, results_document, speedups, summarize,  # noqa: E402
-                                             write_outputs)
-from hyperjump_advisor.replay.simulator import SimConfig, run_many  # noqa: E402
+from hyperjump_advisor.replay.report import (TARGETS, _t, by_advisor, comparison, is_ours,  # noqa: E402
+                                             median_cell, ratio_cell, results_document, summarize, write_outputs)
+from hyperjump_advisor.replay.simulator import SimConfig, run_one  # noqa: E402
 from hyperjump_advisor.replay.tables import auto_time_limit, load_table, resolve_R_eta  # noqa: E402
 
 TABLES = ["hyperjump:cnn", "hyperjump:cnn_time3", "hyperjump:mnist_epochs", "hyperjump:unet"]
+QUICK_TABLES = ["hyperjump:mnist_epochs", "hyperjump:cnn"]
 WORKERS = [1, 8, 32]
-ADVISORS = ["hyperjump", "hyperband", "nni-hyperband", "nni-bohb", "random"]
+STANDARD = ["hyperjump", "hyperband", "nni-hyperband", "nni-bohb", "random"]
 ABLATIONS = ["hyperjump", "hyperjump-no-jump", "hyperjump-no-order", "hyperjump-no-warmstart", "hyperjump-no-resume",
              "hyperjump-rank1", "hyperband"]
 
 
+def default_advisors() -> list[str]:
+    """The standard advisors, then every other registered advisor that is not an ablation (the peers)."""
+    return STANDARD + [n for n in advisors.REGISTRY if n not in STANDARD and not is_ours(n)]
+
+
 def folder_name(table: str, workers: int) -> str:
-    return f"{table.split(':', 1)[-1]}-w{workers}"
+    name = table.split(":", 1)[1] if table.startswith("hyperjump:") else Path(table).stem
+    return f"{name}-w{workers}"
 
 
-def chunk_settings(table: str, workers: int, advisor: str, seeds: int, iterations: int) -> dict:
+def parse_seeds_for(items: list[str]) -> list[tuple[str, int]]:
+    out = []
+    for item in items:
+        pattern, _, n = item.partition("=")
+        if not pattern or not n.isdigit() or int(n) < 1:
+            raise SystemExit(f"--seeds-for takes PATTERN=N (N >= 1), got {item!r}")
+        out.append((pattern, int(n)))
+    return out
+
+
+def seeds_of(advisor: str, seeds: int, seeds_for: list[tuple[str, int]]) -> int:
+    """The last matching --seeds-for pattern wins; else --seeds."""
+    n = seeds
+    for pattern, k in seeds_for:
+        if fnmatch.fnmatchcase(advisor, pattern):
+            n = k
+    return n
+
+
+def chunk_settings(table: str, workers: int, advisor: str, seeds: int, iterations: int,
+                   checkpoint_seeds: int) -> dict:
     t = load_table(table)
     budget_map = resolve_R_eta(t)
     return {"table": table, "workers": workers, "advisor": advisor, "seeds": list(range(seeds)),
-            "R": budget_map.R, "eta": budget_map.eta,
+            "R": budget_map.R, "eta": budget_map.eta, "space": t.space,
+            "checkpoint_seeds": min(checkpoint_seeds, seeds),
             "time_limit": auto_time_limit(t, budget_map, workers, iterations)}
 
 
@@ -61,14 +112,19 @@ def run_chunk(table: str, workers: int, advisor: str, settings: dict, path: str)
     advisors.QUIET_LOGS = True
     t = load_table(table)
     budget_map = resolve_R_eta(t)
-    config = SimConfig(workers=workers, time_limit=settings["time_limit"])
+    spec = advisors.get(advisor)
     started = time.time()
-    runs = run_many([advisors.get(advisor)], t, budget_map, settings["seeds"], config, progress=True)
+    runs = []
+    for seed in settings["seeds"]:
+        config = SimConfig(workers=workers, time_limit=settings["time_limit"],
+                           checkpoint=seed < settings["checkpoint_seeds"])
+        runs.append(run_one(spec, t, budget_map, seed, config))
+    wall = time.time() - started
     tmp = Path(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps({"settings": settings, "runs": runs}))
+    tmp.write_text(json.dumps({"settings": settings, "runs": runs, "wall_seconds": wall}))
     os.replace(tmp, path)
     errors = sum(1 for r in runs if r.get("error"))
-    return f"{folder_name(table, workers)}/{advisor}: {len(runs)} runs in {time.time() - started:.0f} s" + \
+    return f"{folder_name(table, workers)}/{advisor}: {len(runs)} runs in {wall:.0f} s" + \
         (f", {errors} with errors" if errors else "")
 
 
@@ -81,89 +137,172 @@ def chunk_done(path: Path, settings: dict) -> bool:
         return False
 
 
-def merge(out: Path, table: str, workers: int, advisor_names: list[str]) -> dict:
+def merge(out: Path, table: str, workers: int, advisor_names: list[str]) -> tuple[dict, dict]:
+    """(results document, advisor -> chunk wall seconds) of one table and worker count."""
     t = load_table(table)
     budget_map = resolve_R_eta(t)
     folder = out / folder_name(table, workers)
-    runs, time_limit = [], None
+    runs, time_limit, walls = [], None, {}
     for name in advisor_names:
         chunk = json.loads((folder / "runs" / f"{name}.json").read_text())
         runs.extend(chunk["runs"])
         time_limit = chunk["settings"]["time_limit"]
+        walls[name] = chunk.get("wall_seconds")
     document = results_document(t, budget_map, runs, time_limit, workers,
-                                {"suite": "benchmarks/run_bench.py", "time_limit": "auto"})
+                                {"suite": "benchmarks/run_bench.py", "time_limit": "auto", "space": t.space})
     write_outputs(folder, document)
-    return document
+    return document, walls
+
+
+def _ckpt_seconds(document: dict) -> dict[str, tuple]:
+    """advisor -> (mean advisor s/run with checkpointing on, n, mean with it off, n)."""
+    out = {}
+    for name, runs in by_advisor(document).items():
+        on = [r["advisor_seconds"] for r in runs if r.get("checkpoint")]
+        off = [r["advisor_seconds"] for r in runs if not r.get("checkpoint")]
+        out[name] = (sum(on) / len(on) if on else None, len(on), sum(off) / len(off) if off else None, len(off))
+    return out
 
 
 def summary_markdown(documents: dict[tuple[str, int], dict]) -> str:
     lines = ["# Replay benchmark summary", "",
-             "Normalised regret = (incumbent - optimum) / (worst - optimum) at the maximum budget. "
-             "Times are simulated seconds: median over the seeds that reached the target (reached/seeds). "
-             "Speed-up = other's median / hyperjump's median time to 1% regret. Details and plots: each folder's "
-             "report.md.", ""]
+             "Normalised regret = (incumbent - optimum) / (worst - optimum) at the maximum budget. Times are "
+             "simulated seconds: the median over ALL seeds, a seed that never reached the target counting as "
+             "infinite (`never` when at least half did not), with reached/total beside it. Advisors are ranked by "
+             "median time to 10%, then 1%, then 0.1% regret. Best peer = best-ranked advisor that is neither "
+             "hyperjump nor one of its ablations. Ratio = other's median / hyperjump's (> 1: hyperjump faster). "
+             "Accounting rules and details: each folder's report.md.", ""]
     for (table, workers), document in documents.items():
         summary = summarize(document)
-        ups = speedups(summary)
-        lines += [f"## {table}, {workers} worker(s) ([report]({folder_name(table, workers)}/report.md))", "",
-                  "| advisor | " + " | ".join(f"to {t:g}" for t in TARGETS) +
-                  " | final regret | trials | ms/decision (median / p95) | hyperjump speed-up at 1% |",
-                  "|---|" + "---|" * len(TARGETS) + "---|---|---|---|"]
-        for name, s in summary.items():
-            cells = []
-            for target in TARGETS:
-                x = s["targets"][target]
-                median = "—" if x["median"] is None else f"{x['median']:,.0f}"
-                cells.append(f"{median} ({x['reached']}/{s['seeds']})")
-            up = ups.get(name, {}).get(0.01)
+        comp = comparison(summary)
+        ckpt = _ckpt_seconds(document)
+        folder = folder_name(table, workers)
+        lines += [f"## {table}, {workers} worker(s) ([report]({folder}/report.md))", "",
+                  "| rank | advisor | " + " | ".join(f"to {t:g}" for t in TARGETS) +
+                  " | final regret (median) | trials | missing configs/run | ms/decision (median / p95) | "
+                  "advisor s/run: ckpt on (n) / off (n) |",
+                  "|---|---|" + "---|" * len(TARGETS) + "---|---|---|---|---|"]
+        for rank, (name, s) in enumerate(summary.items(), start=1):
+            cells = [median_cell(s["targets"][t], s["seeds"]) for t in TARGETS]
             ms = "—" if s["decision_ms_median"] is None else \
                 f"{s['decision_ms_median']:.2f} / {s['decision_ms_p95']:.2f}"
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['final_mean']:.4f} | {s['trials']:.0f} | "
-                         f"{ms} | {'—' if up is None else f'{up:.2f}x'} |")
+            on, n_on, off, n_off = ckpt[name]
+            cpu = f"{'—' if on is None else f'{on:.2f}'} ({n_on}) / {'—' if off is None else f'{off:.2f}'} ({n_off})"
+            lines.append(f"| {rank} | {name} | " + " | ".join(cells) + f" | {s['final_median']:.4f} | "
+                         f"{s['trials']:.0f} | {s['missing_config_proposals']:.1f} | {ms} | {cpu} |")
         oracle = document.get("oracle", {})
-        lines.append("| *oracle* | " + " | ".join(
-            "—" if oracle.get(str(t)) is None else f"{oracle[str(t)]:,.0f}" for t in TARGETS) + " | | | | |")
+        lines.append("| | *oracle* | " + " | ".join(_t(oracle.get(str(t))) for t in TARGETS) + " | | | | | |")
+        if comp["reference"]:
+            peer = comp["best_peer"]
+            lines += ["", f"hyperjump vs best peer **{peer}** and hyperband: " + "; ".join(
+                f"to {t:g}: " + (f"{ratio_cell(comp['targets'][t]['peer_ratio'], peer)} vs {peer}"
+                                 if comp["targets"][t]["peer"] else "—")
+                + (f", {ratio_cell(comp['targets'][t]['hyperband_ratio'], 'hyperband')} vs hyperband"
+                   if comp["targets"][t]["hyperband"] else "")
+                for t in TARGETS)]
         errors = {n: len(s["errors"]) for n, s in summary.items() if s["errors"]}
         if errors:
-            lines.append("")
-            lines.append("Errors: " + ", ".join(f"{n} {k} run(s)" for n, k in errors.items()) + " (see report.md)")
-        lines.append("")
+            lines += ["", "Errors: " + ", ".join(f"{n} {k} run(s)" for n, k in errors.items()) + " (see report.md)"]
+        lines += ["", f"![{folder}]({folder}/regret.png)", ""]
     return "\n".join(lines)
+
+
+def readme_table(documents: dict[tuple[str, int], dict]) -> str:
+    """The speed-up table for the README (verbatim): hyperjump against the best peer and hyperband."""
+    lines = ["| table | W | HyperJump to 10% / 1% | best peer | peer to 10% / 1% | ratio 10% / 1% | "
+             "hyperband to 10% / 1% | vs hyperband 10% / 1% |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (table, workers), document in documents.items():
+        summary = summarize(document)
+        comp = comparison(summary)
+        if not comp["reference"]:
+            continue
+        rows = [comp["targets"][t] for t in (0.1, 0.01)]
+        n = lambda name: summary[name]["seeds"] if name in summary else 0  # noqa: E731
+        peer = comp["best_peer"]
+        pair = lambda key, name: " / ".join(median_cell(r[key], n(name)) for r in rows)  # noqa: E731
+        ratios = lambda key, other: " / ".join(ratio_cell(r[key + "_ratio"], other) if r[key] else "—"  # noqa: E731
+                                               for r in rows)
+        lines.append(f"| {folder_name(table, workers).rsplit('-w', 1)[0]} | {workers} | {pair('hyperjump', 'hyperjump')} | {peer or '—'} | "
+                     f"{pair('peer', peer) if peer else '—'} | {ratios('peer', peer) if peer else '—'} | "
+                     f"{pair('hyperband', 'hyperband') if 'hyperband' in summary else '—'} | "
+                     f"{ratios('hyperband', 'hyperband') if 'hyperband' in summary else '—'} |")
+    lines += ["", "Simulated seconds, median over all seeds (a seed that never reached the target counts as "
+              "infinite; reached/total in brackets); ratio = other's median / HyperJump's (> 1: HyperJump faster). "
+              "Best peer = the best-ranked advisor that is neither HyperJump nor one of its ablations."]
+    return "\n".join(lines) + "\n"
+
+
+def chunks_markdown(walls: dict[tuple[str, int], dict]) -> str:
+    lines = ["# Chunk wall times (seconds; one chunk = one advisor, all its seeds, one process)", "",
+             "| table | W | " + " | ".join(sorted({a for w in walls.values() for a in w})) + " | total |",
+             "|---|---|" + "---|" * (len({a for w in walls.values() for a in w}) + 1)]
+    names = sorted({a for w in walls.values() for a in w})
+    grand = 0.0
+    for (table, workers), w in walls.items():
+        total = sum(v or 0 for v in w.values())
+        grand += total
+        lines.append(f"| {table} | {workers} | " + " | ".join(
+            "—" if w.get(n) is None else f"{w[n]:.0f}" for n in names) + f" | {total:.0f} |")
+    lines += ["", f"Sum of chunk times: {grand:.0f} s (divide by --jobs for the wall time)."]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(REPO / "bench-results"))
-    p.add_argument("--seeds", type=int, default=20)
-    p.add_argument("--tables", nargs="+", default=TABLES)
+    p.add_argument("--seeds", type=int, default=None, help="seeds per advisor (default 20; --quick 5)")
+    p.add_argument("--seeds-for", action="append", default=[], metavar="PATTERN=N",
+                   help="seeds for the advisors matching a shell pattern (repeatable; the last match wins)")
+    p.add_argument("--tables", nargs="+", default=None, help=f"default {TABLES} (--quick: {QUICK_TABLES})")
     p.add_argument("--workers", nargs="+", type=int, default=WORKERS)
-    p.add_argument("--advisors", nargs="+", default=ADVISORS, choices=list(advisors.REGISTRY))
+    p.add_argument("--advisors", nargs="+", default=None, choices=list(advisors.REGISTRY),
+                   help="default: every registered advisor except the hyperjump-* ablations")
     p.add_argument("--iterations", type=int, default=4, help="Hyperband iterations the time limit allows")
+    p.add_argument("--checkpoint-seeds", type=int, default=1,
+                   help="the first N seeds of each chunk run with the advisor's state checkpointing on")
+    p.add_argument("--no-checkpoint", action="store_true", help="same as --checkpoint-seeds 0")
+    p.add_argument("--quick", action="store_true",
+                   help=f"quick profile: tables {QUICK_TABLES}, 5 seeds (--seeds-for still applies)")
+    p.add_argument("--readme-table", default=None, help="where to write the README table (default OUT/README-table.md)")
     p.add_argument("--jobs", type=int, default=1, help="chunks run in parallel processes")
     p.add_argument("--force", action="store_true", help="rerun chunks that are already done")
     args = p.parse_args(argv)
+    tables = args.tables or (QUICK_TABLES if args.quick else TABLES)
+    seeds = args.seeds if args.seeds is not None else (5 if args.quick else 20)
+    seeds_for = parse_seeds_for(args.seeds_for)
+    names = args.advisors or default_advisors()
+    checkpoint_seeds = 0 if args.no_checkpoint else args.checkpoint_seeds
     out = Path(args.out)
     todo = []
-    for table in args.tables:
+    for table in tables:
         for workers in args.workers:
             (out / folder_name(table, workers) / "runs").mkdir(parents=True, exist_ok=True)
-            for advisor in args.advisors:
-                settings = chunk_settings(table, workers, advisor, args.seeds, args.iterations)
+            for advisor in names:
+                settings = chunk_settings(table, workers, advisor, seeds_of(advisor, seeds, seeds_for),
+                                          args.iterations, checkpoint_seeds)
                 path = out / folder_name(table, workers) / "runs" / f"{advisor}.json"
                 if args.force or not chunk_done(path, settings):
                     todo.append((table, workers, advisor, settings, str(path)))
     print(f"{len(todo)} chunk(s) to run, results in {out}", file=sys.stderr)
+    started = time.time()
     if args.jobs > 1 and len(todo) > 1:
+        # longest first (hyperjump and the model-based advisors on the big tables) keeps both cores busy
+        todo.sort(key=lambda job: (not is_ours(job[2]), job[2] != "nni-bohb", -len(job[3]["seeds"])))
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             for future in as_completed([pool.submit(run_chunk, *job) for job in todo]):
                 print(future.result(), file=sys.stderr)
     else:
         for job in todo:
             print(run_chunk(*job), file=sys.stderr)
-    documents = {(table, workers): merge(out, table, workers, args.advisors)
-                 for table in args.tables for workers in args.workers}
+    merged = {(table, workers): merge(out, table, workers, names) for table in tables for workers in args.workers}
+    documents = {k: v[0] for k, v in merged.items()}
     (out / "SUMMARY.md").write_text(summary_markdown(documents))
-    print(out / "SUMMARY.md")
+    (out / "chunks.md").write_text(chunks_markdown({k: v[1] for k, v in merged.items()}))
+    readme = Path(args.readme_table) if args.readme_table else out / "README-table.md"
+    readme.parent.mkdir(parents=True, exist_ok=True)
+    readme.write_text(readme_table(documents))
+    print(f"{out / 'SUMMARY.md'}, {readme}; {time.time() - started:.0f} s", file=sys.stderr)
     return 0
 
 

@@ -17,9 +17,9 @@ from typing import Any, Optional
 from . import advisors
 from .peers import envs as peer_envs
 from .peers.runner import environment_problem, list_advisors
-from .report import results_document, summarize, write_outputs
+from .report import median_cell, results_document, summarize, write_outputs
 from .simulator import Faults, SimConfig, run_many
-from .tables import TableError, auto_time_limit, load_table, resolve_R_eta, SHARED_TABLES
+from .tables import SPACES, TableError, auto_time_limit, load_table, resolve_R_eta, SHARED_TABLES
 
 
 def parse_class_arg(text: str) -> tuple[str, Any]:
@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the trial parameter naming the TRIAL_BUDGET a trial resumes from (pause-resume: such a "
                         "trial costs only its extra time); '' turns it off")
     p.add_argument("--max-trials", type=int, default=100_000, help="safety stop per run")
+    p.add_argument("--space", choices=SPACES, default="auto",
+                   help="search space of the table: per-column choices (grid), one choice over the table's "
+                        "configurations (list), or auto = grid for a full grid, else list (default)")
+    p.add_argument("--no-checkpoint", action="store_true",
+                   help="do not give the advisor an NNI checkpoint folder (default: a temporary one per run, "
+                        "as in a real experiment; the advisor writes its state there after every command)")
     faults = p.add_argument_group("fault injection (deterministic under --fault-seed)")
     faults.add_argument("--fail-fraction", type=_fraction, default=0.0)
     faults.add_argument("--cancel-fraction", type=_fraction, default=0.0)
@@ -112,7 +118,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("error: " + "\nerror: ".join(problems), file=sys.stderr)
         return 2
     try:
-        table = load_table(args.table)
+        table = load_table(args.table, args.space)
         budget_map = resolve_R_eta(table, args.R, args.eta)
     except TableError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -133,7 +139,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     config = SimConfig(workers=args.workers, time_limit=time_limit, charge_advisor_time=args.charge_advisor_time,
                        periodical=not args.no_periodical, faults=fault_config, no_more=args.no_more,
-                       resume_key=args.resume_key or None, max_trials=args.max_trials)
+                       resume_key=args.resume_key or None, max_trials=args.max_trials,
+                       checkpoint=not args.no_checkpoint)
     class_args = dict(args.class_arg)
     seeds = [args.seed_offset + i for i in range(args.seeds)]
     specs = [advisors.get(name) for name in dict.fromkeys(args.advisor)]
@@ -142,7 +149,8 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"time limit {time_limit:,.0f} s, {len(specs)} advisor(s) x {len(seeds)} seed(s)", file=sys.stderr)
     runs = run_many(specs, table, budget_map, seeds, config, class_args, progress=not args.quiet)
     settings = {"charge_advisor_time": args.charge_advisor_time, "periodical": not args.no_periodical,
-                "no_more": args.no_more, "class_args": class_args, "seeds": seeds}
+                "no_more": args.no_more, "class_args": class_args, "seeds": seeds,
+                "space": table.space, "checkpoint": not args.no_checkpoint}
     if fault_config.active:
         settings["faults"] = {k: getattr(fault_config, k)
                               for k in ("fail", "cancel", "duplicate_final", "final_after_end", "seed")}
@@ -159,9 +167,10 @@ def _console_summary(document: dict) -> str:
     lines = []
     for name, s in summarize(document).items():
         t = s["targets"]
-        med = lambda x: "—" if x is None else f"{x:,.0f}s"  # noqa: E731
-        lines.append(f"{name:>14}: final regret {s['final_mean']:.4f}; median time to 10%/1%/0.1%: "
-                     + " / ".join(f"{med(t[k]['median'])} ({t[k]['reached']}/{s['seeds']})" for k in t)
+        lines.append(f"{name:>14}: final regret {s['final_mean']:.4f}; median time (all seeds) to 10%/1%/0.1%: "
+                     + " / ".join(median_cell(t[k], s["seeds"]) for k in t)
+                     + (f"; {s['missing_config_proposals']:.1f} missing-config proposals/run"
+                        if s["missing_config_proposals"] else "")
                      + (f"; {len(s['errors'])} ERROR(S)" if s["errors"] else ""))
     return "\n".join(lines) + "\n"
 

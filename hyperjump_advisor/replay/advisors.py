@@ -18,6 +18,13 @@ returns an object with ``process_command`` and a recorded ``sent`` list
   sampler uses the global generator) and the ConfigSpace's own seed. Note: NNI's BOHB uses
   a FINAL metric's ``sequence`` as its budget, and NNI trials always send FINAL with
   sequence 0 (so does the replay), so its KDE models everything as one budget, as in NNI.
+  Failed trials: when a stage's trials have all ended, NNI's BOHB promotes the best ``next_n``
+  of the results it holds for that stage (``Bracket.inform_trial_end``); a trial that FAILED or
+  was cancelled before any metric leaves no result, so with failures it indexes past the end of
+  its sorted list (IndexError, e.g. ``--fail-fraction 0.3 --no-periodical``). Workaround, on the
+  instance: at a trial's end, a trial with no result yet is recorded as the worst possible one
+  (loss +inf), so it ranks last and is promoted only if the stage has too few real results
+  (then it is retried at the next budget, as a re-run). A FINAL that arrives later still replaces it.
 - ``random``: ``nni.algorithms.hpo.random_tuner.RandomTuner`` through :class:`TunerAdvisor`,
   every trial at TRIAL_BUDGET = R.
 
@@ -27,6 +34,7 @@ each. ``--class-arg KEY=VALUE`` reaches only this project's advisors (``takes_cl
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -164,7 +172,26 @@ def _build_nni_bohb(R: int, eta: int, seed: int, class_args: dict):
         advisor.search_space.seed(seed)
 
     advisor.handle_update_search_space = seeded_update
+    _bohb_tolerates_failures(advisor)
     return advisor
+
+
+def _bohb_tolerates_failures(advisor) -> None:
+    """NNI BOHB workaround: a trial that ended without a result counts as the worst (see the module doc)."""
+    original = advisor._handle_trial_end
+    worst = -math.inf if getattr(advisor.optimize_mode, "value", "minimize") == "maximize" else math.inf
+
+    def handle_trial_end(parameter_id):
+        try:
+            s, i, _ = str(parameter_id).split("_")
+            perf = advisor.brackets[int(s)].configs_perf[int(i)]
+        except (ValueError, KeyError, IndexError, AttributeError):
+            perf = None
+        if perf is not None and parameter_id not in perf:
+            perf[parameter_id] = [-1, worst]   # sequence -1: any later metric replaces it
+        original(parameter_id)
+
+    advisor._handle_trial_end = handle_trial_end
 
 
 register(AdvisorSpec("nni-hyperband", _build_nni_hyperband, "NNI 3.0's Hyperband advisor (parallelism mode)"))

@@ -6,8 +6,11 @@ Protocol, as NNI 3.0's manager does it (``nni_node/core/nnimanager.js``):
 - every ``NewTrialJob`` goes to a free worker at the current time (a FIFO queue holds it if
   all W are busy: the manager's ``waitingTrials``; counted, it means credit was overdrawn);
 - a trial of (config, TRIAL_BUDGET) lasts the table's ``time`` for (config, level). On the
-  way it reports PERIODICAL metrics (the table's intermediate losses, at times proportional
-  to their budgets), at its end the FINAL metric, then ``TrialEnd SUCCEEDED``, then
+  way it reports PERIODICAL metrics (the table's intermediate losses), each at the time the
+  table records for that level of that configuration: ``time(config, j)`` after the start,
+  or ``time(config, j) - time(config, resumed level)`` for a resumed trial (clamped to be
+  non-decreasing and within the trial's duration where the table's times are not monotone;
+  see :func:`trial_timing`); at its end the FINAL metric, then ``TrialEnd SUCCEEDED``, then
   ``RequestTrialJobs(1)`` (the manager asks for one trial per trial that ended);
 - ``KillTrialJob(job)``: the trial stops now, its worker is free at once, it is recorded as
   KILLED (end = now), then ``TrialEnd USER_CANCELED`` and ``RequestTrialJobs(1)``;
@@ -34,9 +37,22 @@ With ``charge_advisor_time`` each call's duration is also added to the simulated
 Pause-resume: when ``resume_key`` (default ``HYPERJUMP_RESUME_FROM``, which this project's advisor
 sends) is set and a NewTrialJob's parameters hold that key with a TRIAL_BUDGET the same
 configuration already completed,
-the trial costs only ``time(config, level) - time(config, resumed level)`` (floored at 0,
-as the reference implementation) and reports PERIODICAL metrics only above the resumed
-level. A resume from a level never completed costs the full time (counted).
+the trial costs only its extra time ``time(config, level) - time(config, resumed level)``,
+but never less than a floor (the configuration's cheapest positive single-level step in the
+table, 1% of the full time if it has none; never more than from scratch; see
+:func:`trial_timing`; ``resume_floored`` counts the trials the floor raised), and reports
+PERIODICAL metrics only above the resumed level. A resume from a level never completed costs
+the full time (counted).
+
+Proposals the table lacks (a configuration it does not hold, a (configuration, budget) without
+a row, a TRIAL_BUDGET that is no level) FAIL at once at zero cost, and are counted per run:
+``missing_config_proposals`` and ``missing_row_proposals``.
+
+Checkpointing: as in a real experiment, the advisor gets an NNI checkpoint folder
+(``NNI_CHECKPOINT_DIRECTORY``, what ``get_checkpoint_path()`` reads): a temporary folder per
+run, removed afterwards (``SimConfig.checkpoint``, on by default; ``--no-checkpoint`` turns it
+off). This project's advisor writes its state there after every command, which is part of its
+measured advisor time. The run's ``checkpoint`` entry lists the files it held at the end.
 
 Fault injection (:class:`Faults`, deterministic under its seed): each started trial draws
 one outcome: FAIL at a uniform random point of its run (TrialEnd FAILED, no FINAL),
@@ -45,10 +61,14 @@ cancelled by a "user" at a random point (TrialEnd USER_CANCELED, recorded KILLED
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import math
+import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from collections import deque
@@ -103,6 +123,7 @@ class SimConfig:
     no_more: str = "manager"           # "manager" (keep asking, as NNI does) or "stop"
     resume_key: Optional[str] = "HYPERJUMP_RESUME_FROM"  # the parameter naming the budget a trial resumes from
     max_trials: int = 100_000
+    checkpoint: bool = True            # the advisor saves its state to a temporary NNI checkpoint folder
 
     def __post_init__(self):
         if self.workers < 1:
@@ -130,6 +151,7 @@ class SimTrial:
     fault: Optional[str] = None
     reason: Optional[str] = None
     resumed_from: Optional[int] = None
+    cost_rule: Optional[str] = None      # "resume_floor" when the resumed cost was raised to its floor
 
     @property
     def running(self) -> bool:
@@ -141,7 +163,7 @@ class SimTrial:
                "trial_budget": self.trial_budget, "start": self.start, "end": self.end,
                "loss": self.loss if self.status == SUCCEEDED else None, "status": self.status,
                "parameter_id": self.parameter_id, "job_id": self.job_id, "worker": self.worker}
-        for key in ("killed_by", "fault", "reason", "resumed_from"):
+        for key in ("killed_by", "fault", "reason", "resumed_from", "cost_rule"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
@@ -174,6 +196,10 @@ class Simulator:
         self.queued_trials = 0
         self.kills_ignored = 0
         self.resume_without_checkpoint = 0
+        self.resumed_trials = 0
+        self.resume_floored = 0
+        self.missing_config_proposals = 0
+        self.missing_row_proposals = 0
         self.no_more_trials = False
         self.initialized = False
         self.error: Optional[str] = None
@@ -182,6 +208,12 @@ class Simulator:
 
     # ---- the run -----------------------------------------------------------------------------
     def run(self) -> dict:
+        with advisor_checkpoint_folder(self.cfg.checkpoint) as folder:
+            result = self._run()
+            result["checkpoint"] = _folder_listing(folder)
+        return result
+
+    def _run(self) -> dict:
         self._deliver(CommandType.Initialize, self.table.search_space())
         self._deliver(CommandType.RequestTrialJobs, self.cfg.workers)
         while self.end_reason is None:
@@ -219,6 +251,10 @@ class Simulator:
             "waiting_at_end": len(self.waiting),
             "kills_ignored": self.kills_ignored,
             "resume_without_checkpoint": self.resume_without_checkpoint,
+            "resumed_trials": self.resumed_trials,
+            "resume_floored": self.resume_floored,
+            "missing_config_proposals": self.missing_config_proposals,
+            "missing_row_proposals": self.missing_row_proposals,
             "no_more_trials": self.no_more_trials,
             "initialized": self.initialized,
             "advisor_errors": self.advisor_errors,
@@ -295,9 +331,9 @@ class Simulator:
         parameters = payload.get("parameters") or {}
         parameters = parameters if isinstance(parameters, dict) else {}
         budget = parameters.get(BUDGET_KEY)
-        config = {k: _plain(parameters[k]) for k in self.table.hyperparameters if k in parameters}
+        config, key = self.table.resolve({k: _plain(v) for k, v in parameters.items()})
         level = self.budget_map.level(budget)
-        row = self.table.lookup(config, level) if level is not None else None
+        row = self.table.rows.get((key, level)) if key is not None and level is not None else None
         trial = SimTrial(index=len(self.trials), job_id=f"T{len(self.trials):05d}",
                          parameter_id=payload.get("parameter_id"), payload=payload, config=config,
                          trial_budget=_plain(budget), level=level, start=self.now, duration=0.0, worker=worker)
@@ -305,20 +341,29 @@ class Simulator:
         self.by_job[trial.job_id] = trial
         self.workers[worker] = trial
         if row is None:
-            trial.reason = (f"TRIAL_BUDGET {budget!r} is not a table level" if level is None
-                            else "no table row for this configuration and budget")
+            if level is None:
+                trial.reason = f"TRIAL_BUDGET {budget!r} is not a table level"
+            elif key is None:
+                trial.reason = "no such configuration in the table"
+                self.missing_config_proposals += 1
+            else:
+                trial.reason = "no table row for this configuration and budget"
+                self.missing_row_proposals += 1
             self._schedule(self.now, lambda: self._fault(trial, "FAILED"))
             return
         trial.loss = row.loss
         resumed = self._resumed_level(trial, parameters)
-        trial.duration = row.time if resumed is None else max(0.0, row.time - self.table.lookup(config, resumed).time)
         trial.resumed_from = resumed
+        trial.duration, offsets, floored = trial_timing(self.table, key, level, resumed)
+        if floored:
+            trial.cost_rule = "resume_floor"
+            self.resume_floored += 1
+        if resumed is not None:
+            self.resumed_trials += 1
         if self.cfg.periodical:
             for j, loss in row.intermediate:
                 if resumed is None or j > resumed:
-                    fraction = self.budget_map.trial_budget(j) / self.budget_map.trial_budget(level)
-                    self._schedule(self.now + fraction * trial.duration,
-                                   lambda j=j, loss=loss: self._periodical(trial, j, loss))
+                    self._schedule(self.now + offsets[j], lambda j=j, loss=loss: self._periodical(trial, j, loss))
         kind, at = self.cfg.faults.draw(self.fault_rng) if self.cfg.faults.active else (None, 0.0)
         trial.fault = kind
         if kind == "fail":
@@ -396,6 +441,91 @@ class Simulator:
         self._request_one()
 
 
+# ---- the cost of a trial --------------------------------------------------------------------------
+RESUME_FLOOR_FRACTION = 0.01
+
+
+def resume_floor(table: Table, key: tuple, level: int) -> float:
+    """The least a resumed trial of configuration ``key`` at ``level`` costs: the configuration's cheapest
+    positive single-level step ``min T(j) - T(j-1) > 0`` over its levels ``j <= level``, or, if its times
+    never increase, 1% of ``T(level)`` (see :func:`trial_timing`)."""
+    times = table.times(key)
+    steps = [t - s for s, t in zip(times[:level], times[1:level + 1])
+             if s is not None and t is not None and t - s > 0]
+    return min(steps) if steps else RESUME_FLOOR_FRACTION * (times[level] or 0.0)
+
+
+def trial_timing(table: Table, key: tuple, level: int, resumed: Optional[int]) -> tuple[float, dict, bool]:
+    """(duration, {level j: PERIODICAL offset from the start}, whether the resume floor applied).
+
+    From scratch a trial of (config, level) lasts ``T(level)``, the table's time. Resumed from level
+    ``r`` (pause-resume) it lasts ``min(T(level), max(T(level) - T(r), floor))`` where ``floor`` is the
+    configuration's cheapest positive single-level step ``min over j <= level of T(j) - T(j-1) > 0``
+    (1% of ``T(level)`` if its times never increase). Why: a resumed trial trains at least one more
+    level's worth of budget, so it cannot be cheaper than the cheapest level-to-level step the table
+    measured for that configuration. Where the configuration's times increase with the level the floor
+    never binds (every ``T(level) - T(r)`` is a sum of such steps); it binds only where the table's time
+    at a higher level is not above the resumed level's (``hyperjump:cnn``: 176 of its 2,880 pairs), which
+    would make the trial free or negative. A resumed trial never costs more than training from scratch.
+    Only a table whose times are all 0 gives a zero cost.
+
+    The PERIODICAL of level ``j`` arrives at ``T(j) - T(r)`` after the start (``T(j)`` from scratch),
+    clamped to ``[previous PERIODICAL, duration]`` where the table's times are not monotone; a level
+    without a row (intermediate column of a generic table) is placed pro rata to its budget.
+    """
+    times = table.times(key)
+    full = times[level]
+    base = 0.0 if resumed is None else (times[resumed] or 0.0)
+    floored = False
+    if resumed is None:
+        duration = full
+    else:
+        floor = resume_floor(table, key, level)
+        extra = full - base
+        duration = min(full, max(extra, floor))
+        floored = extra < floor and duration > extra
+    offsets, previous = {}, 0.0
+    for j in range((resumed + 1) if resumed is not None else 0, level):
+        t = times[j] if times[j] is not None else full * table.levels[j] / table.levels[level]
+        previous = min(duration, max(previous, t - base, 0.0))
+        offsets[j] = previous
+    return duration, offsets, floored
+
+
+# ---- the advisor's checkpoint folder ------------------------------------------------------------------
+CHECKPOINT_ENV = "NNI_CHECKPOINT_DIRECTORY"  # read by MsgDispatcherBase.get_checkpoint_path (nni.recoverable)
+
+
+@contextlib.contextmanager
+def advisor_checkpoint_folder(enabled: bool):
+    """As in a real experiment, NNI gives the advisor a checkpoint folder (``NNI_CHECKPOINT_DIRECTORY``,
+    read at every ``get_checkpoint_path()`` call). On: a fresh temporary folder for this run, removed
+    afterwards. Off: the variable is unset for the run. The previous value is restored either way."""
+    saved = os.environ.get(CHECKPOINT_ENV)
+    folder = tempfile.mkdtemp(prefix="hyperjump-replay-ckpt-") if enabled else None
+    if folder:
+        os.environ[CHECKPOINT_ENV] = folder
+    else:
+        os.environ.pop(CHECKPOINT_ENV, None)
+    try:
+        yield folder
+    finally:
+        if saved is None:
+            os.environ.pop(CHECKPOINT_ENV, None)
+        else:
+            os.environ[CHECKPOINT_ENV] = saved
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _folder_listing(folder: Optional[str]) -> Optional[dict]:
+    if folder is None:
+        return None
+    files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in files if os.path.isfile(os.path.join(folder, f)))
+    return {"folder": folder, "files": files, "bytes": size}
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -457,7 +587,8 @@ def run_one(spec, table: Table, budget_map: BudgetMap, seed: int, config: SimCon
             advisor = spec.build(R=budget_map.R, eta=budget_map.eta, seed=seed, class_args=class_args or {})
     except Exception:
         out = {"error": f"could not run {spec.name}:\n{traceback.format_exc()}", "trials": [], "incumbent": [],
-               "advisor_seconds": 0.0, "decisions": 0, "decision_ms": [], "end_reason": "error", "end_time": 0.0}
+               "advisor_seconds": 0.0, "decisions": 0, "decision_ms": [], "end_reason": "error", "end_time": 0.0,
+               "checkpoint": None}
     else:
         if runner is None:
             sim = Simulator(advisor, table, budget_map, config, progress=progress.clock if progress else None)

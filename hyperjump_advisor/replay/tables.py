@@ -5,34 +5,62 @@ Generic format (``--table path/to/file.csv``)
 A CSV file (comma or semicolon separated, detected from the header) with:
 
 - one column per hyperparameter (any name except the reserved ones below);
-- ``budget``: the budget the row was trained to (a number; the distinct values are
-  the table's budget *levels*, which must be roughly geometric: consecutive ratios
-  within 15% of one integer, the table's ``eta``);
+- ``budget``: the budget the row was trained to (a positive number; the distinct
+  values are the table's budget *levels*, ascending; geometric or not, see
+  "Budget mapping" below);
 - ``loss``: the result at that budget, lower is better;
 - ``time``: seconds to train that configuration from scratch to that budget
   (what the trial costs on the simulated clock);
-- optional ``intermediate``: space-separated losses at the *smaller* budget levels,
-  lowest level first (value ``i`` is the loss at level ``i``; fewer values than
-  smaller levels is allowed, ``nan`` skips a level). The replay delivers them as
-  PERIODICAL metrics while the trial runs.
+- optional ``intermediate`` (the column may be absent, or a cell empty): space-separated
+  losses at the *smaller* budget levels, lowest level first (value ``i`` is the loss
+  at level ``i``; fewer values than smaller levels is allowed, ``nan`` skips a level).
+  The replay delivers them as PERIODICAL metrics while the trial runs. Without the
+  column a trial reports only its FINAL metric.
 
-The search space is derived from the table: every hyperparameter becomes a
-``choice`` over its distinct values (numbers sorted ascending, strings sorted).
 Each (configuration, budget) pair must appear at most once.
 
-Missing rows: the search space is the Cartesian product of the distinct values,
-so an advisor can ask for a (configuration, budget) the table does not hold. Such
-a trial FAILS at once: it costs no time and ends with TrialEnd FAILED and no
-FINAL metric (as a trial that cannot start would). The replay counts them.
+Search space: grid or list (``Table.space``)
+--------------------------------------------
+- ``grid``: every hyperparameter becomes a ``choice`` over its distinct values (numbers
+  sorted ascending, strings sorted); the search space is their Cartesian product.
+- ``list``: the table's configurations are a list, not a full grid (e.g. the shared
+  ``unet`` table: 99 of the 144 grid points). The search space is then ONE ``choice``
+  named :data:`LIST_KEY` over the configuration indices ``0..n-1`` (configurations sorted
+  by their column values, so neighbouring indices share leading columns), a space every
+  NNI tuner and advisor accepts; the simulator maps the index back to the configuration's
+  columns. Every advisor therefore samples only configurations that exist in the table.
+- ``auto`` (default): ``grid`` when the configurations form the full Cartesian grid,
+  else ``list``. ``--space grid`` forces the per-column space on a partial grid.
+
+Proposals the table lacks: an advisor can still name a configuration the table does not
+hold (a grid space over a partial grid, an index out of range, a value outside the
+space) or a (configuration, budget) pair that has no row. Such a trial FAILS at once: it
+costs no simulated time and ends with TrialEnd FAILED and no FINAL metric (as a trial
+that cannot start would). It is not hidden: each run counts them
+(``missing_config_proposals``: the configuration is not in the table at any budget;
+``missing_row_proposals``: the configuration exists but not at that budget) and
+report.md shows both per advisor.
 
 Budget mapping (TRIAL_BUDGET <-> table level)
 ---------------------------------------------
-With L levels and the table's eta, the defaults are ``eta`` and ``R = eta**(L-1)``,
-so Hyperband's TRIAL_BUDGETs are ``1, eta, ..., R`` and TRIAL_BUDGET ``b`` is level
-``log_eta(b)``. In general (``--R``/``--eta`` overrides) ``b`` maps to level
-``L-1-m`` where ``R / b == table_eta**m`` exactly; :class:`BudgetMap` checks every
-TRIAL_BUDGET of the Hyperband plan up front and names the first one that is not a
-table level (e.g. ``--eta 4 --R 16`` works on an eta-2 table, ``--R 60`` does not).
+*Geometric* levels (consecutive ratios within 15% of one integer, the table's ``eta``):
+with L levels the defaults are ``eta`` and ``R = eta**(L-1)``, so Hyperband's
+TRIAL_BUDGETs are ``1, eta, ..., R`` and TRIAL_BUDGET ``b`` is level ``log_eta(b)``. In
+general (``--R``/``--eta`` overrides) ``b`` maps to level ``L-1-m`` where
+``R / b == table_eta**m`` exactly, so budget *ratios* are kept (e.g. ``--eta 4 --R 16``
+works on an eta-2 table and uses every other level; ``--R 60`` does not).
+
+*Non-geometric* levels (any other ascending positive values, e.g. 1, 3, 10, 50): the
+Hyperband budgets are mapped onto the levels **by rank**: with (R, eta) the plan's
+distinct budgets ``R, R/eta, R/eta**2, ...`` go to the top level, the one below it, and
+so on (``b`` -> level ``L-1-m`` where ``R / b == eta**m``). The defaults are
+``eta = max(2, round((top / lowest) ** (1 / (L-1))))`` (the levels' mean ratio) and
+``R = eta**(L-1)``, so every level is used. A plan with more distinct budgets than the
+table has levels is rejected. Budget ratios are then not those of the table: the
+mapping only keeps their order.
+
+:class:`BudgetMap` checks every TRIAL_BUDGET of the Hyperband plan up front and names
+the first one that is not a table level.
 
 Shared tables (``--table hyperjump:NAME``), read from
 ``../shared/benchmarks/hyperjump-tables/`` relative to the repository root
@@ -50,10 +78,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+import numpy as np
+
 from ..schedule import iteration_plan
 
 RESERVED = ("budget", "loss", "time", "intermediate")
 BUDGET_KEY = "TRIAL_BUDGET"
+LIST_KEY = "config_index"  # the one hyperparameter of a list-space table
+SPACES = ("auto", "grid", "list")
 
 
 class TableError(ValueError):
@@ -123,6 +155,12 @@ class Table:
     values: dict[str, list] = field(default_factory=dict)
     configs: dict[tuple, dict] = field(default_factory=dict)  # config key -> config
     description: str = ""
+    geometric: bool = True              # False: TRIAL_BUDGETs map onto the levels by rank
+    space: str = "grid"                 # "grid" (per-column choices) or "list" (one choice of indices)
+
+    def __post_init__(self):
+        self._reference: Optional[tuple] = None
+        self._listed: Optional[list] = None
 
     # ---- identity -------------------------------------------------------------
     def key(self, config: dict) -> tuple:
@@ -135,46 +173,115 @@ class Table:
     def top(self) -> int:
         return len(self.levels) - 1
 
+    @property
+    def is_full_grid(self) -> bool:
+        return len(self.configs) == self.grid_size
+
+    @property
+    def listed(self) -> list[tuple]:
+        """Configuration keys in list-space index order (sorted by their column values)."""
+        if self._listed is None:
+            self._listed = sorted(self.configs, key=lambda k: tuple((isinstance(v, str), v) for v in k))
+        return self._listed
+
     def search_space(self) -> dict:
+        if self.space == "list":
+            return {LIST_KEY: {"_type": "choice", "_value": list(range(len(self.configs)))}}
         return {h: {"_type": "choice", "_value": list(self.values[h])} for h in self.hyperparameters}
+
+    def with_space(self, space: str) -> "Table":
+        """This table with search space ``space`` ("auto", "grid" or "list"); rows are shared."""
+        if space not in SPACES:
+            raise TableError(f"space must be one of {SPACES}, got {space!r}")
+        if space == "auto":
+            space = "grid" if self.is_full_grid else "list"
+        if space == self.space:
+            return self
+        other = Table(self.name, self.hyperparameters, self.levels, self.eta, self.rows, self.values,
+                      self.configs, self.description, self.geometric, space)
+        other._reference, other._listed = self._reference, self._listed
+        return other
+
+    def resolve(self, parameters: dict) -> tuple[dict, Optional[tuple]]:
+        """(configuration, its key if the table holds it, else None) named by a trial's parameters."""
+        if self.space == "list":
+            index = parameters.get(LIST_KEY)
+            try:
+                key = self.listed[int(index)] if float(index).is_integer() and int(index) >= 0 else None
+            except (TypeError, ValueError, IndexError, OverflowError):
+                key = None
+            return (dict(self.configs[key]) if key is not None else {LIST_KEY: index}), key
+        config = {h: parameters[h] for h in self.hyperparameters if h in parameters}
+        key = self.key(config)
+        return config, (key if key in self.configs else None)
 
     @property
     def grid_size(self) -> int:
         return math.prod(len(self.values[h]) for h in self.hyperparameters)
 
-    # ---- reference points ------------------------------------------------------------
+    # ---- reference points (computed once: O(n log n)) ---------------------------------------
     def top_rows(self) -> list[tuple[dict, Row]]:
-        return [(self.configs[k], row) for (k, level), row in self.rows.items() if level == self.top]
+        top = self.top
+        return [(self.configs[k], row) for (k, level), row in self.rows.items() if level == top]
+
+    def _reference_points(self) -> tuple:
+        if self._reference is None:
+            top = self.top
+            pairs = [(row.loss, row.time) for (_, level), row in self.rows.items() if level == top]
+            if not pairs:
+                raise TableError(f"table {self.name!r} has no row at its top level")
+            losses = np.array([p[0] for p in pairs])
+            times = np.array([p[1] for p in pairs])
+            best, worst = float(losses.min()), float(losses.max())
+            order = np.argsort(losses, kind="stable")
+            # cheapest full-budget time among the k best configurations, for every k
+            self._reference = (best, worst, losses[order], np.minimum.accumulate(times[order]))
+        return self._reference
 
     @property
     def optimum_loss(self) -> float:
-        return min(row.loss for _, row in self.top_rows())
+        return self._reference_points()[0]
 
     @property
     def worst_loss(self) -> float:
-        return max(row.loss for _, row in self.top_rows())
+        return self._reference_points()[1]
 
     def regret(self, loss: float) -> float:
-        span = self.worst_loss - self.optimum_loss
-        return (loss - self.optimum_loss) / span if span > 0 else 0.0
+        best, worst = self._reference_points()[:2]
+        span = worst - best
+        return (loss - best) / span if span > 0 else 0.0
 
     def oracle_time(self, target: float) -> Optional[float]:
         """Cheapest full-budget training among configurations within ``target`` normalised regret."""
-        times = [row.time for _, row in self.top_rows() if self.regret(row.loss) <= target + 1e-12]
-        return min(times) if times else None
+        best, worst, sorted_losses, cheapest = self._reference_points()
+        span = worst - best
+        bound = best + (target + 1e-12) * span if span > 0 else math.inf
+        count = int(np.searchsorted(sorted_losses, bound, side="right"))
+        return float(cheapest[count - 1]) if count else None
+
+    def times(self, key: tuple) -> list[Optional[float]]:
+        """The table's training time of configuration ``key`` at each level (None where no row)."""
+        return [self.rows[(key, j)].time if (key, j) in self.rows else None for j in range(len(self.levels))]
 
     def iteration_cost(self, R: int, eta: int) -> float:
         """Training seconds of one Hyperband iteration (mean time per level, no pause-resume)."""
         budget_map = BudgetMap(self, R, eta)
-        mean = [_mean(r.time for (k, lv), r in self.rows.items() if lv == i) for i in range(len(self.levels))]
+        sums, counts = [0.0] * len(self.levels), [0] * len(self.levels)
+        for (_, level), row in self.rows.items():
+            sums[level] += row.time
+            counts[level] += 1
+        mean = [s / c if c else 0.0 for s, c in zip(sums, counts)]
         return sum(stage.n * mean[budget_map.level(stage.budget)]
                    for bracket in iteration_plan(R, eta) for stage in bracket)
 
     def summary(self) -> str:
         n_configs = len(self.configs)
-        return (f"{self.name}: {n_configs} configurations ({self.grid_size} in the search space), "
-                f"levels {', '.join(_fmt(v) for v in self.levels)} (eta {self.eta}), "
-                f"loss at the top level {self.optimum_loss:.5g}..{self.worst_loss:.5g}")
+        space = (f"{self.grid_size} in the grid; search space: "
+                 + ("per-column choices" if self.space == "grid" else f"a list, one choice of {n_configs} indices"))
+        return (f"{self.name}: {n_configs} configurations ({space}), "
+                f"levels {', '.join(_fmt(v) for v in self.levels)} "
+                + (f"(eta {self.eta})" if self.geometric else f"(not geometric: mapped by rank, default eta {self.eta})")
+                + f", loss at the top level {self.optimum_loss:.5g}..{self.worst_loss:.5g}")
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -202,12 +309,18 @@ class BudgetMap:
                     raise TableError(self._mismatch(stage.budget))
                 self._level[stage.budget] = level
 
+    @property
+    def step(self) -> int:
+        """Ratio between the TRIAL_BUDGETs of consecutive table levels: the table's eta for geometric
+        levels (budget ratios kept), the plan's eta for non-geometric ones (mapping by rank)."""
+        return self.table.eta if self.table.geometric else self.eta
+
     def _level_of(self, budget: int) -> Optional[int]:
         if budget <= 0 or self.R % budget:
             return None
         ratio, m = self.R // budget, 0
-        while ratio > 1 and ratio % self.table.eta == 0:
-            ratio //= self.table.eta
+        while ratio > 1 and ratio % self.step == 0:
+            ratio //= self.step
             m += 1
         if ratio != 1 or m > self.table.top:
             return None
@@ -215,6 +328,11 @@ class BudgetMap:
 
     def _mismatch(self, budget: int) -> str:
         t = self.table
+        if not t.geometric:
+            return (f"R={self.R}, eta={self.eta} gives TRIAL_BUDGET {budget}, which cannot be mapped onto table "
+                    f"{t.name!r}: its {len(t.levels)} levels {[_fmt(v) for v in t.levels]} are not geometric, so "
+                    f"Hyperband's budgets R/eta^k go to the levels by rank (k = 0..{t.top}); R must be a power of "
+                    f"eta with at most {len(t.levels)} budgets. The default is --eta {t.eta} --R {t.eta ** t.top}")
         return (f"R={self.R}, eta={self.eta} gives TRIAL_BUDGET {budget}, which is not a level of table "
                 f"{t.name!r}: its {len(t.levels)} levels {[_fmt(v) for v in t.levels]} are R/{t.eta}^k "
                 f"(k = {t.top}..0), so R/TRIAL_BUDGET must be a power of {t.eta} up to {t.eta ** t.top}. "
@@ -232,8 +350,10 @@ class BudgetMap:
         b = int(b)
         return self._level[b] if b in self._level else self._level_of(b)
 
-    def trial_budget(self, level: int) -> int:
-        return self.R // self.table.eta ** (self.table.top - level)
+    def trial_budget(self, level: int) -> Any:
+        """The TRIAL_BUDGET of a table level (``R / step**(top - level)``; a float below the plan's budgets)."""
+        divisor = self.step ** (self.table.top - level)
+        return self.R // divisor if self.R % divisor == 0 else self.R / divisor
 
     @property
     def budgets(self) -> list[int]:
@@ -269,7 +389,8 @@ def auto_time_limit(table: Table, budget_map: BudgetMap, workers: int, iteration
 
 # ---- building a table from records -------------------------------------------------------------
 def build_table(name: str, hyperparameters: list[str], records: Iterable[dict],
-                intermediate: str = "column", eta: Optional[int] = None, description: str = "") -> Table:
+                intermediate: str = "column", eta: Optional[int] = None, description: str = "",
+                space: str = "auto") -> Table:
     """``records``: dicts with the hyperparameters, ``budget``, ``loss``, ``time`` and optionally
     ``intermediate`` (list of losses at levels 0..). ``intermediate``: "column" (use the records'),
     "rows" (each row's losses at the smaller levels of the same configuration) or "none"."""
@@ -277,7 +398,15 @@ def build_table(name: str, hyperparameters: list[str], records: Iterable[dict],
     if not records:
         raise TableError(f"table {name!r} has no rows")
     levels = sorted({float(r["budget"]) for r in records})
-    table_eta = eta if eta is not None else infer_eta(name, levels)
+    if levels[0] <= 0:
+        raise TableError(f"table {name!r}: budget levels must be > 0, got {[_fmt(v) for v in levels]}")
+    geometric = True
+    if eta is not None:
+        table_eta = eta
+    elif is_geometric(levels):
+        table_eta = infer_eta(name, levels)
+    else:
+        geometric, table_eta = False, rank_eta(levels)
     level_of = {b: i for i, b in enumerate(levels)}
     rows: dict[tuple, Row] = {}
     configs: dict[tuple, dict] = {}
@@ -310,8 +439,9 @@ def build_table(name: str, hyperparameters: list[str], records: Iterable[dict],
                 points = _intermediate_points(name, raw_intermediate[(key, level)], level)
             if points:
                 rows[(key, level)] = Row(row.loss, row.time, points)
-    return Table(name=name, hyperparameters=list(hyperparameters), levels=levels, eta=table_eta,
-                 rows=rows, values=values, configs=configs, description=description)
+    table = Table(name=name, hyperparameters=list(hyperparameters), levels=levels, eta=table_eta,
+                  rows=rows, values=values, configs=configs, description=description, geometric=geometric)
+    return table.with_space(space)
 
 
 def _intermediate_points(name: str, raw: Any, level: int) -> tuple:
@@ -327,6 +457,26 @@ def _intermediate_points(name: str, raw: Any, level: int) -> tuple:
         if math.isfinite(loss):
             points.append((j, loss))
     return tuple(points)
+
+
+def _ratios(levels: list[float]) -> list[float]:
+    return [b / a for a, b in zip(levels, levels[1:])]
+
+
+def is_geometric(levels: list[float]) -> bool:
+    """Consecutive ratios within 15% of one integer >= 2 (one level counts as geometric)."""
+    if len(levels) < 2:
+        return True
+    ratios = _ratios(levels)
+    eta = round(sorted(ratios)[len(ratios) // 2])
+    return eta >= 2 and all(abs(r / eta - 1) <= 0.15 for r in ratios)
+
+
+def rank_eta(levels: list[float]) -> int:
+    """Default eta of a non-geometric table: the levels' mean ratio, rounded, at least 2."""
+    if len(levels) < 2:
+        return 2
+    return max(2, round((levels[-1] / levels[0]) ** (1.0 / (len(levels) - 1))))
 
 
 def infer_eta(name: str, levels: list[float]) -> int:
@@ -353,7 +503,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
         return list(reader.fieldnames or []), list(reader)
 
 
-def load_generic(path: str | os.PathLike) -> Table:
+def load_generic(path: str | os.PathLike, space: str = "auto") -> Table:
     """A table in the generic format (see the module docstring)."""
     path = Path(path)
     if not path.is_file():
@@ -374,7 +524,7 @@ def load_generic(path: str | os.PathLike) -> Table:
             record["intermediate"] = r["intermediate"]
         records.append(record)
     mode = "column" if "intermediate" in columns else "none"
-    return build_table(path.stem, hyperparameters, records, intermediate=mode, description=str(path))
+    return build_table(path.stem, hyperparameters, records, intermediate=mode, description=str(path), space=space)
 
 
 def write_generic(path: str | os.PathLike, hyperparameters: list[str], records: Iterable[dict]) -> None:
@@ -466,8 +616,8 @@ def _load_unet(directory: Path) -> Table:
                         "sync": r["sync"], "budget": budget, "loss": 1.0 - float(r["acc"]), "time": budget})
     return build_table("hyperjump:unet", hps, records, intermediate="rows", eta=3,
                        description="Light U-Net, budget = training seconds, loss = 1 - acc, cost = the budget; "
-                                   "99 of the 144 grid points exist (nrWorker=1 only has sync), "
-                                   "the others FAIL at once")
+                                   "99 of the 144 grid points exist (nrWorker=1 only has sync): by default a "
+                                   "list space of the 99; with --space grid the others FAIL at once (counted)")
 
 
 SHARED_TABLES: dict[str, Callable[[Path], Table]] = {
@@ -479,8 +629,9 @@ SHARED_TABLES: dict[str, Callable[[Path], Table]] = {
 _CACHE: dict[str, Table] = {}
 
 
-def load_table(spec: str) -> Table:
-    """``hyperjump:NAME`` (a shared table) or a path to a generic CSV table."""
+def load_table(spec: str, space: str = "auto") -> Table:
+    """``hyperjump:NAME`` (a shared table) or a path to a generic CSV table; ``space``: see the module
+    docstring (auto: grid for a full grid, else list)."""
     if spec.startswith("hyperjump:"):
         name = spec.split(":", 1)[1]
         if name not in SHARED_TABLES:
@@ -492,5 +643,5 @@ def load_table(spec: str) -> Table:
                 raise TableError(f"shared tables not found at {directory} (expected ../shared/benchmarks/"
                                  "hyperjump-tables beside the repository; set HYPERJUMP_TABLES to override)")
             _CACHE[spec] = SHARED_TABLES[name](directory)
-        return _CACHE[spec]
-    return load_generic(spec)
+        return _CACHE[spec].with_space(space)
+    return load_generic(spec, space)
