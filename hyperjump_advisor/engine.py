@@ -41,9 +41,9 @@ class Engine:
     def __init__(self, settings: Settings, send_trial: Callable[[dict[str, Any]], None],
                  kill: Callable[[str], None], audit: Optional[AuditSink] = None,
                  trial_record: Optional[Callable[[dict[str, Any]], None]] = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Optional[Callable[[], float]] = None):
         self.settings = settings
-        self.clock = clock
+        self.clock = clock or _monotonic
         self._send_trial, self._send_kill = send_trial, kill
         self._audit: AuditSink = audit or (lambda record: None)
         self._trial_record = trial_record or (lambda row: None)
@@ -301,6 +301,10 @@ class Engine:
             _logger.warning("customized trial %r is not HyperJump's; it is not scheduled", item)
         if isinstance(parameter_id, int):
             self.ledger.reserve_parameter_id(parameter_id)
+
+
+def _monotonic() -> float:
+    return time.monotonic()  # looked up at each call, so a test can stand in for the clock
 
 
 class FailureStreak:

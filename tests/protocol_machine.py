@@ -63,7 +63,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
-from hyperjump_advisor import persistence
+from hyperjump_advisor import journal
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.schedule import SlotStatus
 
@@ -242,14 +242,20 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.disk_broken = 0       # commands whose state write fails
         self.dirty = False         # the last state write failed
         self._patches = self.clock.patches()
-        real_write = persistence.write_atomically
+        real_snapshot, real_append = journal.write_atomically, journal.Journal._append
 
-        def write(path, data):
+        def snapshot(path, data):
             if self.disk_broken > 0:
                 raise OSError(28, "No space left on device (fuzz)", path)
-            return real_write(path, data)
+            return real_snapshot(path, data)
 
-        self._patches.append(mock.patch.object(persistence, "write_atomically", write))
+        def append(journal_self, engine):
+            if self.disk_broken > 0:
+                raise OSError(28, "No space left on device (fuzz)", journal_self.journal_path)
+            return real_append(journal_self, engine)
+
+        self._patches.append(mock.patch.object(journal, "write_atomically", snapshot))
+        self._patches.append(mock.patch.object(journal.Journal, "_append", append))
         for p in self._patches:
             p.start()
         self.jobs: dict[str, Job] = {}

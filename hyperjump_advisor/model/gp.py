@@ -5,7 +5,10 @@
 * :mod:`.store` keeps the distinct (x, b) observations (repeats are averaged) and which
   of them are active; ``add_observations`` only records, no linear algebra.
 * :mod:`.fitting` optimises the hyperparameters when its ``RefitPolicy`` says so
-  (O(log n) times), on a subset of at most 300 points.
+  (O(log n) times), on a subset of at most 300 points.  Up to ``SYNC_FIT_POINTS`` points
+  a refit runs at once; above, it runs ``REFIT_SLICE_EVALUATIONS`` likelihood evaluations
+  per update with new data, so no single NNI command pays a whole refit (0.2-0.7 s), and
+  the posterior keeps the previous hyperparameters until the refit finishes.
 * :mod:`.posterior` (over :mod:`.factor` and :mod:`.kernel`) conditions on the active
   points: between refits new points extend the Cholesky factor by a block, O(n^2 k).
 * Trimming: at most ``max_points`` (1000) points stay in the posterior.  Past
@@ -27,15 +30,19 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Union
 
+import numpy as np
 from numpy.typing import ArrayLike
 
 from ..posterior import Array
 from . import inputs
 from .blas import limit_blas_threads
-from .fitting import Bounds, FitSettings, GPyModel, HyperparameterFitter, RefitPolicy, build_gpy, quiet_gpy
+from .fitting import Bounds, FitJob, FitSettings, GPyModel, HyperparameterFitter, RefitPolicy, build_gpy, quiet_gpy
 from .kernel import KernelHyperparameters, budget_feature
 from .outliers import tame_outliers
 from .posterior import GPPosterior, standardisation
+
+SYNC_FIT_POINTS = 100        # a refit on at most this many points costs ~50 ms: run it at once
+REFIT_SLICE_EVALUATIONS = 4  # likelihood evaluations per update otherwise (~5 ms each at 300 points)
 from .store import IntArray, ObservationStore
 
 
@@ -115,6 +122,7 @@ class MultiFidelityGP:
         self.refits = RefitPolicy(self.min_observations, float(refit_growth), refit_every)
         self.store = ObservationStore(self.n_dims)
         self._posterior: Optional[GPPosterior] = None
+        self._refit: Optional[FitJob] = None
         self._losses_stale = False  # a repeat changed the mean loss of an active pair
 
     # ------------------------------------------------------------------ data
@@ -234,10 +242,17 @@ class MultiFidelityGP:
                 f"model not ready: {self.n_observations} distinct observations < min_observations={self.min_observations}"
             )
         store, posterior = self.store, self._posterior
-        if force_hyperopt or posterior is None or self.refits.due(store.n):
+        if force_hyperopt or posterior is None or (
+                self._refit is None and self.refits.due(store.n) and self._fit_points() <= SYNC_FIT_POINTS):
             store.activate_pending()
             store.trim(self.max_points)
-            return self._condition(self._optimised_hyperparameters())
+            self._refit = self._start_refit()
+            self._refit.step()
+            return self._adopt_refit()
+        if self._refit is None and self.refits.due(store.n):
+            self._refit = self._start_refit()
+        elif self._refit is not None and store.pending and self._refit.step(REFIT_SLICE_EVALUATIONS):
+            return self._adopt_refit()
         if store.pending:
             new = store.activate_pending()
             if store.active.size > self.max_points + self.trim_slack:
@@ -252,14 +267,25 @@ class MultiFidelityGP:
             self._losses_stale = False
         return posterior
 
-    def _optimised_hyperparameters(self) -> KernelHyperparameters:
-        ids = self.store.active
-        losses = self._active_losses()
+    def _fit_points(self) -> int:
+        return min(self.fitter.settings.fit_max_points, self.store.active.size + len(self.store.pending))
+
+    def _start_refit(self) -> FitJob:
+        """A hyperparameter optimisation on the points known now, active and pending (stepped by later updates)."""
+        ids = np.concatenate([self.store.active, np.asarray(self.store.pending, dtype=np.int64)])
+        losses = tame_outliers(self.store.mean_losses(ids))
         y_mean, y_scale = standardisation(losses)
         x, budgets = self.store.inputs(ids), self.store.budgets(ids)
-        hyper = self.fitter.fit(x, budgets, (losses - y_mean) / y_scale, previous=self.hyper)
         self.refits.record(self.store.n)
-        return hyper
+        return self.fitter.start(x, budgets, (losses - y_mean) / y_scale, previous=self.hyper)
+
+    def _adopt_refit(self) -> GPPosterior:
+        """The finished refit's hyperparameters, on every active point (those added meanwhile included)."""
+        assert self._refit is not None
+        hyper, self._refit = self._refit.result(), None
+        self.store.activate_pending()
+        self.store.trim(self.max_points)
+        return self._condition(hyper)
 
     def _condition(self, hyper: KernelHyperparameters) -> GPPosterior:
         """Rebuild the posterior on all active points."""
