@@ -1,6 +1,7 @@
 """State that survives nnictl resume: round trip, NNI's resume messages, broken state files."""
 import json
 import logging
+import os
 
 import pytest
 from nni.runtime.tuner_command_channel import CommandType as C
@@ -178,13 +179,14 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
         def process_command(self, command, data):
             advisor.process_command(command, data)
             expected = json.loads(json.dumps(persistence.document(advisor.engine)))
-            stored = journal.load(str(checkpoint))
+            stored = journal.load(os.environ["NNI_CHECKPOINT_DIRECTORY"])  # the replay's folder for this run
             stored.pop("journal_seq")
             assert stored == expected, f"after {command.name} #{len(checked)}"
             checked.append(command)
 
     faults = Faults(fail=0.2, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=4)
     limit = auto_time_limit(table, budgets, 8, iterations=1)
-    result = Simulator(Checked(), table, budgets, SimConfig(workers=8, time_limit=limit, faults=faults)).run()
+    config = SimConfig(workers=8, time_limit=limit, faults=faults)
+    result = Simulator(Checked(), table, budgets, config).run()
     assert result["error"] is None and len(checked) > 200
     assert any(b.jumped for b in advisor.engine.scheduler.brackets)
