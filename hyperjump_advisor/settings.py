@@ -33,6 +33,7 @@ class Settings:
     pause_resume: bool = True
     opportunistic: bool = True
     hold_first_bracket: bool = False
+    serial_starts: bool = False
 
     @property
     def maximize(self) -> bool:
@@ -99,7 +100,8 @@ def parse_class_args(**class_args: Any) -> Settings:
                                     or not math.isfinite(best_metric)):
         raise ClassArgsError(f"classArgs.best_metric must be a finite number (the best attainable metric), "
                              f"got {best_metric!r}")
-    for flag in ("order_by_risk", "rank_one_order", "pause_resume", "opportunistic", "hold_first_bracket"):
+    for flag in ("order_by_risk", "rank_one_order", "pause_resume", "opportunistic", "hold_first_bracket",
+                 "serial_starts"):
         if not isinstance(get(flag), bool):
             raise ClassArgsError(f"classArgs.{flag} must be true or false, got {get(flag)!r}")
     noise_std = get("noise_std")
@@ -123,4 +125,5 @@ def parse_class_args(**class_args: Any) -> Settings:
         pause_resume=get("pause_resume"),
         opportunistic=get("opportunistic"),
         hold_first_bracket=get("hold_first_bracket"),
+        serial_starts=get("serial_starts"),
     )
