@@ -101,8 +101,11 @@ class HyperJump(MsgDispatcherBase):
         try:
             self.engine.tick()
             super().process_command(command, data)
-        except Exception:
-            message = f"HyperJump failed while handling {command}:\n{traceback.format_exc()}"
+        except Exception as error:
+            # first line self-contained: NNI shows only "Dispatcher stream error" in its status; this text is in
+            # nnimanager.log ("Dispatcher error: ...") and dispatcher.log, the web UI's "Learn more" logs
+            message = (f"HyperJump failed while handling {getattr(command, 'name', command)}: "
+                       f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
             _logger.error(message)
             if command is CommandType.Initialize:
                 self.report_error(message)

@@ -56,7 +56,8 @@ class Engine:
         self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}
         self.credit = 0
         self.failures = FailureStreak(settings.max_consecutive_failures)
-        self.touched_brackets: set[int] = set()  # brackets whose slots changed outside next_slot (for the journal)
+        self.touched_brackets: set[int] = set()  # brackets whose slots changed (for the journal)
+        self._starting: Optional[Trial] = None   # serial_starts: the last trial sent (this session)
 
     # ---- the search space and the model ---------------------------------------------------------
     def set_search_space(self, space: SearchSpace) -> None:
@@ -88,14 +89,22 @@ class Engine:
         self.fill_credit()
 
     def fill_credit(self) -> None:
-        while self.credit > 0 and not self.failures.halted:
+        while self.credit > 0 and not self.failures.halted and not self._start_pending():
             slot = self.scheduler.next_slot()
             if slot is None:
                 return
-            self._issue(slot)
+            self._starting = self._issue(slot)
             self.credit -= 1
 
-    def _issue(self, slot: Slot) -> None:
+    def _start_pending(self) -> bool:
+        """serial_starts: the last trial sent has no job yet (no metric or end named one), so NNI's local
+        training service has not handed its parameters out. It hands them to trial processes in the order
+        they ask, not in the order NNI submitted the jobs (issue 5726); one parameter waiting at a time
+        keeps every job with its own parameters. The credit waits for that trial's first metric or end."""
+        t = self._starting
+        return self.settings.serial_starts and t is not None and t.trial_job_id is None and not t.ended
+
+    def _issue(self, slot: Slot) -> Trial:
         self.touched_brackets.add(slot.bracket_id)
         trial = self.ledger.open_trial(slot, self.clock())
         parameters = dict(self.searcher.configs[slot.config_id])
@@ -104,6 +113,7 @@ class Engine:
             parameters[RESUME_KEY] = int(self.evidence.completed_budget.get(slot.config_id, 0))
         self._send_trial({"parameter_id": trial.parameter_id, "parameter_source": "algorithm",
                           "parameters": plain(parameters), "parameter_index": 0})
+        return trial
 
     # ---- results -------------------------------------------------------------------------------------
     def metric(self, parameter_id: object, job: Optional[str], kind: Any, value: Optional[float],
@@ -120,6 +130,8 @@ class Engine:
             self._on_final(trial, value, raw)
         else:
             _logger.warning("unknown metric type %r from trial %s", kind, job)
+        if newly_known and self.settings.serial_starts:
+            self.fill_credit()  # the trial started with its parameters: the next may be sent
 
     def _on_intermediate(self, trial: Trial, value: Optional[float], budget: Optional[int], raw: Any) -> None:
         """Opportunistic evaluation: a metric that names a smaller budget of the schedule is an observation."""

@@ -38,6 +38,7 @@ class Settings:
     hold_first_bracket: bool = False
     max_consecutive_failures: int = 10
     log_level: str = "info"
+    serial_starts: bool = False
 
     @property
     def maximize(self) -> bool:
@@ -104,7 +105,8 @@ def parse_class_args(**class_args: Any) -> Settings:
                                     or not math.isfinite(best_metric)):
         raise ClassArgsError(f"classArgs.best_metric must be a finite number (the best attainable metric), "
                              f"got {best_metric!r}")
-    for flag in ("order_by_risk", "rank_one_order", "pause_resume", "opportunistic", "hold_first_bracket"):
+    for flag in ("order_by_risk", "rank_one_order", "pause_resume", "opportunistic", "hold_first_bracket",
+                 "serial_starts"):
         if not isinstance(get(flag), bool):
             raise ClassArgsError(f"classArgs.{flag} must be true or false, got {get(flag)!r}")
     noise_std = get("noise_std")
@@ -132,4 +134,5 @@ def parse_class_args(**class_args: Any) -> Settings:
                                       "trials in a row without a usable result before the experiment stops; "
                                       "0 never stops"),
         log_level=_choice("log_level", get("log_level"), LOG_LEVELS),
+        serial_starts=get("serial_starts"),
     )

@@ -229,6 +229,8 @@ def test_an_unusable_initial_search_space_is_reported_to_nni_and_raised():
         advisor.process_command(C.Initialize, {"x": {"_type": "uniform", "_value": [1, 0]}})
     errors = [s for s in advisor.sent if s.name == "Error"]
     assert len(errors) == 1 and '"x"' in errors[0].data and "Traceback" in errors[0].data
+    first_line = errors[0].data.splitlines()[0]
+    assert first_line.startswith("HyperJump failed while handling Initialize: SearchSpaceError: ") and '"x"' in first_line
 
 
 @pytest.mark.parametrize("command, data", [

@@ -66,7 +66,8 @@ def registration_problem(algorithm_name: Optional[str], registered: Callable[[st
     if not algorithm_name or registered(algorithm_name):
         return None
     return (f"The advisor '{algorithm_name}' is not registered with NNI in this Python environment "
-            f"({sys.prefix}).\nNNI would start the experiment and leave it RUNNING with 0 trials.\n"
+            f"({sys.prefix}).\nNNI would start the experiment and turn it to ERROR after 10 s with 0 trials "
+            f"('Tuner did not connect'; the cause is only in dispatcher.log).\n"
             f"Fix: run `hyperjump-register` (or `make register`) with this environment, "
             f"e.g. `{Path(sys.executable).parent / 'hyperjump-register'}`, then run the demo again.")
 
