@@ -690,7 +690,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             return
         e = self.engine
         waiting = self._orphaned_slots()
-        if self.outstanding > 0:
+        if self.outstanding > 0 or waiting:  # NNI's manager pings every few seconds, idle or not
             n_before = len(self.issued_pids)
             for _ in range(STALL_NUDGES):
                 self.clock.now += NUDGE_SECONDS
@@ -698,9 +698,9 @@ class ProtocolMachine(RuleBasedStateMachine):
                     self.send(C.Ping, "", f"(idle manager nudge, clock +{NUDGE_SECONDS:g} s)")
                 except SequenceOver:
                     return
-                if len(self.issued_pids) > n_before:
+                if len(self.issued_pids) > n_before or not self._orphaned_slots():
                     break
-            if len(self.issued_pids) == n_before:
+            if self.outstanding > 0 and len(self.issued_pids) == n_before:
                 self.violation("stall", f"{self.outstanding} trials requested, no job alive, nothing issued after "
                                f"{STALL_NUDGES} Pings; credit={e.credit}; open brackets: "
                                f"{_brief_brackets(e.scheduler.open_brackets)}")
