@@ -42,10 +42,10 @@ def warmed_advisor(n_obs: int, seed: int):
     X = rng.random((n_obs, 4))
     budgets = rng.choice([1, 3, 9, 27, 81], size=n_obs)
     losses = [loss(dict(zip("abcd", x)), b) for x, b in zip(X, budgets)]
-    advisor.model.add_observations(X, budgets / R, np.array(losses))
+    advisor.engine.evidence.model.add_observations(X, budgets / R, np.array(losses))
     advisor.engine.evidence.incumbent = (float(np.min(np.array(losses)[budgets == R])), 0)
     started = time.perf_counter()
-    advisor.model.fit(force_hyperopt=True)
+    advisor.engine.evidence.model.fit(force_hyperopt=True)
     return advisor, time.perf_counter() - started
 
 
@@ -76,7 +76,7 @@ def measure(n_obs: int, repeats: int, seed: int = 0) -> tuple[list[float], float
         value = loss(p, slot.budget)
         started = time.process_time()
         slot.status, slot.loss = SlotStatus.DONE, value
-        advisor._observe(slot, value)
+        advisor.engine.evidence.add_final(slot.config_id, slot.budget, value)
         jumps += policy.decide_jump(bracket) is not None
         policy.choose(bracket, bracket.pending())
         times.append(time.process_time() - started)
