@@ -26,10 +26,6 @@ test: register peers
 test-fast: install
 	$(PY) -m pytest -q -ra -m "not e2e and not slow"
 
-# Protocol fuzz campaign (tests/protocol_machine.py): counts failures by kind; exits 1 if any.
-fuzz: install
-	$(PY) benchmarks/fuzz_protocol.py --sequences 2000
-
 demo: register
 	$(PY) examples/mnist-hyperjump/run_demo.py
 
@@ -38,23 +34,31 @@ demo: register
 peers: install
 	$(PY) -m hyperjump_advisor.replay --setup-peers
 
+# The standard suite: 4 shared tables x {1, 8, 32} workers x every advisor, 20 seeds (the GP peers 5),
+# the ablation suite, and the cost tables (model, decision, scale). See README, "Benchmarks".
 bench: register peers
 	$(PY) -m pip install --quiet -e ".[bench]"
 	mkdir -p bench-results
 	$(PY) benchmarks/bench_model.py | tee bench-results/model.md
 	$(PY) benchmarks/bench_decision.py | tee bench-results/decision.md
-	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/standard
-	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/ablation --workers 1 8 \
+	$(PY) benchmarks/bench_scale.py --trials 20000 | tee bench-results/scale.md
+	$(PY) benchmarks/bench_scale.py --trials 3000 --compare-persistence | tee bench-results/persistence.md
+	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/standard --seeds 20 \
+	    --seeds-for 'syne-mobster=5' --seeds-for 'syne-hypertune=5' --checkpoint-seeds 1 \
+	    --readme-table bench-results/README-table.md
+	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/ablation --workers 1 8 --seeds 10 --checkpoint-seeds 0 \
 	    --advisors hyperjump hyperjump-no-jump hyperjump-no-order hyperjump-no-warmstart \
 	    hyperjump-no-resume hyperjump-rank1 hyperband
 
-# A few minutes: HyperJump against the fast peers on one table, 8 workers, 2 seeds.
-# (syne-mobster and syne-hypertune fit a GP per decision: add them for a longer run.)
+# A few minutes: two tables, 5 seeds, HyperJump against the peers that do not fit a GP per decision.
 bench-quick: register peers
 	$(PY) -m pip install --quiet -e ".[bench]"
-	$(PY) -m hyperjump_advisor.replay --table hyperjump:mnist_epochs --workers 8 --seeds 2 --quiet \
-	    --advisor hyperjump --advisor syne-asha --advisor syne-asha-stop --advisor syne-hyperband \
-	    --advisor syne-bohb --advisor dehb --advisor optuna-hyperband --out bench-results/quick
+	$(PY) benchmarks/run_bench.py --quick --jobs 2 --out bench-results/quick \
+	    --advisors hyperjump hyperband random syne-asha syne-asha-stop syne-hyperband syne-bohb dehb optuna-hyperband
+
+# The protocol state machine at length: 2,000 sequences of NNI commands with faults, counts printed.
+fuzz: install
+	$(PY) benchmarks/fuzz_protocol.py --sequences 2000
 
 clean:
 	rm -rf $(VENV) bench-results
