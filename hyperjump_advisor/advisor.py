@@ -98,8 +98,9 @@ class HyperJump(MsgDispatcherBase):
 
     def process_command(self, command, data):
         """One command; nothing but a failed INITIALIZE may end the experiment (it has nothing to run)."""
+        changed = False
         try:
-            self.engine.tick()
+            changed = self.engine.tick()
             super().process_command(command, data)
         except Exception as error:
             # first line self-contained: NNI shows only "Dispatcher stream error" in its status; this text is in
@@ -110,7 +111,7 @@ class HyperJump(MsgDispatcherBase):
             if command is CommandType.Initialize:
                 self.report_error(message)
                 raise
-        if command is not CommandType.Ping:
+        if command is not CommandType.Ping or changed:  # a Ping changes nothing, unless the stall guard acted
             self._save_state()
         self._stop_if_halted()
 

@@ -188,8 +188,9 @@ class Engine:
             self._finish(trial, None)
         self.fill_credit()
 
-    def tick(self) -> None:
-        """Resolve the slots that no job will report on (see :mod:`stall_guard`); called before every command."""
+    def tick(self) -> bool:
+        """Resolve the slots that no job will report on (see :mod:`stall_guard`); called before every command.
+        True when it resolved any."""
         now = self.clock()
         unresolved = self.ledger.unresolved()
         overdue = stall_guard.overdue_finals(unresolved, now)
@@ -210,6 +211,7 @@ class Engine:
             self._finish(trial, None)
         if overdue or lost:
             self.fill_credit()
+        return bool(overdue or lost)
 
     def _finish(self, trial: Trial, metric: Optional[float]) -> None:
         slot = trial.slot

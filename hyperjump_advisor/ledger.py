@@ -62,6 +62,7 @@ class Ledger:
         self.longest_run: dict[int, float] = {}   # budget -> the longest issue-to-end time seen at it
         self._open: set[int] = set()               # parameter ids that may still be unresolved
         self.changed: set[int] = set()             # parameter ids whose row changed since the last save
+        self.foreign_jobs: set[str] = set()        # jobs whose metrics named a parameter id that is not ours
 
     def _watch(self, trial: Trial) -> None:
         object.__setattr__(trial, "_changed", self.changed)
@@ -96,6 +97,8 @@ class Ledger:
         trial = self.trials.get(parameter_id) if isinstance(parameter_id, int) else None
         if trial is None:
             _logger.warning("metric for unknown parameter id %r (trial %s) ignored", parameter_id, job)
+            if job is not None and job not in self.job_to_parameter:
+                self.foreign_jobs.add(job)  # it runs something else: its end must not be guessed onto ours
             return None, False
         if job is None:
             return trial, False
@@ -112,6 +115,9 @@ class Ledger:
         """The trial a TrialEnd closes; None when it matches nothing or ended already."""
         parameter_id = self.job_to_parameter.get(job)
         if parameter_id is None:
+            if job in self.foreign_jobs:
+                _logger.warning("trial end of job %s, whose metrics named no parameter of HyperJump's; ignored", job)
+                return None
             if named_parameter_id not in self.trials:
                 _logger.warning("trial end of job %s, which runs no parameter of HyperJump's (hyper_params name %r: "
                                 "a customized trial?); ignored", job, named_parameter_id)
