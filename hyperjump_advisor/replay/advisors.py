@@ -97,7 +97,7 @@ def _our_factory():
 
 def _build_ours(R: int, eta: int, seed: int, class_args: dict, factory: Optional[Callable] = None):
     _quiet_nni_logs()
-    args = {"R": R, "eta": eta, "optimize_mode": "minimize", "seed": seed}
+    args: dict[str, Any] = {"R": R, "eta": eta, "optimize_mode": "minimize", "seed": seed}
     args.update(class_args)
     return build_offline(factory or _our_factory(), **args)
 

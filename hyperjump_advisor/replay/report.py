@@ -37,7 +37,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -303,7 +303,7 @@ ACCOUNTING = [
 ]
 
 
-def render_report(document: dict, plots: list[str] = ()) -> str:
+def render_report(document: dict, plots: Sequence[str] = ()) -> str:
     summary = summarize(document)
     lines = [f"# Replay: {document['table']}, {document['workers']} worker(s)", ""]
     lines += [f"- table: {document.get('table_summary', document['table'])}",

@@ -62,6 +62,7 @@ cancelled by a "user" at a random point (TrialEnd USER_CANCELED, recorded KILLED
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import itertools
 import math
@@ -351,6 +352,7 @@ class Simulator:
                 self.missing_row_proposals += 1
             self._schedule(self.now, lambda: self._fault(trial, "FAILED"))
             return
+        assert key is not None and level is not None  # a row was found under (key, level)
         trial.loss = row.loss
         resumed = self._resumed_level(trial, parameters)
         trial.resumed_from = resumed
@@ -363,7 +365,7 @@ class Simulator:
         if self.cfg.periodical:
             for j, loss in row.intermediate:
                 if resumed is None or j > resumed:
-                    self._schedule(self.now + offsets[j], lambda j=j, loss=loss: self._periodical(trial, j, loss))
+                    self._schedule(self.now + offsets[j], functools.partial(self._periodical, trial, j, loss))
         kind, at = self.cfg.faults.draw(self.fault_rng) if self.cfg.faults.active else (None, 0.0)
         trial.fault = kind
         if kind == "fail":
@@ -380,6 +382,7 @@ class Simulator:
             return None
         level = self.budget_map.level(parameters[key])
         done = self.completed_levels.get(self.table.key(trial.config))
+        assert trial.level is not None  # _start asks only for a trial with a table row
         if level is None or done is None or done < level or level >= trial.level:
             self.resume_without_checkpoint += 1
             return None
@@ -402,6 +405,8 @@ class Simulator:
     def _finish(self, trial: SimTrial) -> None:
         if not trial.running:
             return
+        # only a trial with a table row (level and loss set) is scheduled to finish (see _start)
+        assert trial.level is not None and trial.loss is not None
         trial.status, trial.end = SUCCEEDED, self.now
         key = self.table.key(trial.config)
         self.completed_levels[key] = max(trial.level, self.completed_levels.get(key, -1))
@@ -475,6 +480,7 @@ def trial_timing(table: Table, key: tuple, level: int, resumed: Optional[int]) -
     """
     times = table.times(key)
     full = times[level]
+    assert full is not None, f"no table row for configuration {key} at level {level}"
     base = 0.0 if resumed is None else (times[resumed] or 0.0)
     floored = False
     if resumed is None:
@@ -486,7 +492,9 @@ def trial_timing(table: Table, key: tuple, level: int, resumed: Optional[int]) -
         floored = extra < floor and duration > extra
     offsets, previous = {}, 0.0
     for j in range((resumed + 1) if resumed is not None else 0, level):
-        t = times[j] if times[j] is not None else full * table.levels[j] / table.levels[level]
+        t = times[j]
+        if t is None:   # no row at level j: placed pro rata to its budget
+            t = full * table.levels[j] / table.levels[level]
         previous = min(duration, max(previous, t - base, 0.0))
         offsets[j] = previous
     return duration, offsets, floored

@@ -205,7 +205,7 @@ class Table:
     def resolve(self, parameters: dict) -> tuple[dict, Optional[tuple]]:
         """(configuration, its key if the table holds it, else None) named by a trial's parameters."""
         if self.space == "list":
-            index = parameters.get(LIST_KEY)
+            index: Any = parameters.get(LIST_KEY)
             try:
                 key = self.listed[int(index)] if float(index).is_integer() and int(index) >= 0 else None
             except (TypeError, ValueError, IndexError, OverflowError):
@@ -271,7 +271,12 @@ class Table:
             sums[level] += row.time
             counts[level] += 1
         mean = [s / c if c else 0.0 for s, c in zip(sums, counts)]
-        return sum(stage.n * mean[budget_map.level(stage.budget)]
+
+        def plan_level(budget: int) -> int:
+            found = budget_map.level(budget)
+            assert found is not None  # BudgetMap's constructor mapped every budget of the plan
+            return found
+        return sum(stage.n * mean[plan_level(stage.budget)]
                    for bracket in iteration_plan(R, eta) for stage in bracket)
 
     def summary(self) -> str:
@@ -411,7 +416,7 @@ def build_table(name: str, hyperparameters: list[str], records: Iterable[dict],
     rows: dict[tuple, Row] = {}
     configs: dict[tuple, dict] = {}
     raw_intermediate: dict[tuple, Any] = {}
-    values: dict[str, set] = {h: set() for h in hyperparameters}
+    values: dict[str, list] = {h: [] for h in hyperparameters}  # filled after the rows are read
     originals: dict[str, dict] = {h: {} for h in hyperparameters}
     for line, r in enumerate(records, start=2):
         config = {h: r[h] for h in hyperparameters}

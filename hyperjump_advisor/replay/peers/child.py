@@ -15,6 +15,7 @@ import pickle
 import sys
 import traceback
 from importlib import metadata
+from typing import Optional
 
 from ...inprocess import build_offline
 from ..simulator import Simulator
@@ -22,7 +23,7 @@ from . import PEERS
 
 
 def versions(names) -> dict:
-    out = {}
+    out: dict[str, Optional[str]] = {}
     for name in names:
         try:
             out[name] = metadata.version(name)

@@ -50,6 +50,7 @@ class DEHBAdvisor(PeerAdvisor):
             logger.remove()
 
     def suggest(self) -> Optional[Suggestion]:
+        assert self.dehb is not None  # built by start(), on Initialize
         job = self.dehb.ask()
         config = dict(job["config"])
         return Suggestion(config, self.level_budget(job["fidelity"]), key=job)
@@ -66,6 +67,7 @@ class DEHBAdvisor(PeerAdvisor):
         if job.parameter_id in self.told:
             return
         self.told.add(job.parameter_id)
+        assert self.dehb is not None  # built by start(), on Initialize
         self.dehb.tell(job.key, {"fitness": float(fitness), "cost": float(job.suggestion.budget)})
 
 

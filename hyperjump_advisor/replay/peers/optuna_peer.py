@@ -39,10 +39,12 @@ class OptunaHyperbandAdvisor(PeerAdvisor):
                                                   reduction_factor=self.eta))
 
     def suggest(self) -> Optional[Suggestion]:
+        assert self.study is not None  # built by start(), on Initialize
         trial = self.study.ask(self.distributions)
         return Suggestion(dict(trial.params), self.R, key=trial)
 
     def result(self, job: Job, budget: int, loss: float, final: bool) -> str:
+        assert self.study is not None  # built by start(), on Initialize
         trial = job.key
         if final:
             self.study.tell(trial, loss)
@@ -57,6 +59,7 @@ class OptunaHyperbandAdvisor(PeerAdvisor):
         # Told already: FINAL (complete) or pruned. Otherwise it failed, was cancelled by someone
         # else, or its FINAL never came: FAIL, as an Optuna objective that raised.
         if not job.killed:
+            assert self.study is not None  # built by start(), on Initialize
             self.study.tell(job.key, state=TrialState.FAIL, skip_if_finished=True)
 
 

@@ -57,6 +57,7 @@ class PeerSpec(AdvisorSpec):
                 pickle.dump(job, handle)
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+            assert self.peer is not None  # register_peers gives every PeerSpec its peer
             started = time.perf_counter()
             try:
                 done = subprocess.run([str(envs.env_python(self.peer.family)), "-m", f"{__package__}.child",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import Optional
+from typing import Any, Optional
 
 from syne_tune.backend.trial_status import Trial
 from syne_tune.config_space import choice
@@ -45,7 +45,7 @@ class SyneTuneAdvisor(PeerAdvisor):
         super().__init__(**kwargs)
         self.method = method
         self.class_name, self.extra, self.resumes = METHODS[method]
-        self.scheduler = None
+        self.scheduler: Optional[Any] = None      # built by start()
         self.hyperparameters: list[str] = []
         self.trials: dict[int, Trial] = {}
         self.reached: dict[int, int] = {}          # trial id -> TRIAL_BUDGET its checkpoint holds
@@ -61,12 +61,13 @@ class SyneTuneAdvisor(PeerAdvisor):
         config_space[BUDGET_KEY] = self.R       # the constant resource cap (max_resource_attr)
         kwargs = dict(metric=METRIC, mode="min", resource_attr=RESOURCE, max_resource_attr=BUDGET_KEY,
                       grace_period=self.budgets[0], reduction_factor=self.eta, random_seed=self.seed)
-        extra = dict(self.extra)
+        extra: dict[str, Any] = dict(self.extra)
         if extra.get("brackets") == "all":
             extra["brackets"] = len(self.budgets)
         self.scheduler = getattr(baselines, self.class_name)(config_space, **kwargs, **extra)
 
     def suggest(self) -> Optional[Suggestion]:
+        assert self.scheduler is not None  # built by start(), on Initialize
         suggestion = self.scheduler.suggest(trial_id=self.next_trial_id)
         if suggestion is None:
             self.done = True        # the Tuner stops here ("Searcher ran out of candidates")
@@ -91,6 +92,7 @@ class SyneTuneAdvisor(PeerAdvisor):
         return Suggestion(config, budget, key=trial_id, resume_from=resume_from)
 
     def result(self, job: Job, budget: int, loss: float, final: bool) -> str:
+        assert self.scheduler is not None  # built by start(), on Initialize
         trial = self.trials[job.key]
         result = {METRIC: loss, RESOURCE: budget}
         self.last_result[job.key] = result
@@ -104,6 +106,7 @@ class SyneTuneAdvisor(PeerAdvisor):
         return CONTINUE
 
     def ended(self, job: Job, event: str) -> None:
+        assert self.scheduler is not None  # built by start(), on Initialize
         trial = self.trials[job.key]
         if event == "SUCCEEDED":
             self.reached[job.key] = job.suggestion.budget
