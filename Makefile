@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install register test test-fast fuzz demo bench bench-quick peers clean
+.PHONY: install register test test-fast typecheck fuzz demo bench bench-quick peers clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ register: install
 test: register peers
 	sh tests/remote/ensure_sshd.sh
 	$(PY) -m pytest -q -ra
+
+# The pure modules (search space, schedule, model, risk and their seams) are typed strictly; the package, plainly.
+PURE = hyperjump_advisor/searchspace.py hyperjump_advisor/schedule.py hyperjump_advisor/model \
+       hyperjump_advisor/risk hyperjump_advisor/posterior.py hyperjump_advisor/jumping.py hyperjump_advisor/metrics.py
+typecheck: install
+	$(PY) -m mypy hyperjump_advisor
+	$(PY) -m mypy --strict --follow-imports=silent $(PURE)
 
 test-fast: install
 	$(PY) -m pytest -q -ra -m "not e2e and not slow"
