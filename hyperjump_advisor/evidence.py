@@ -1,7 +1,9 @@
 """What the experiment has measured: the observations the model learns from, and the incumbent.
 
 Contract: every usable result (a final metric, or an intermediate one at a smaller budget of the
-schedule) is recorded once as ``(config_id, budget, loss)`` and fed to the model; the incumbent is
+schedule) is recorded once as ``(config_id, budget, loss)`` and fed to the model: a configuration's
+first result at a budget is its measurement there, and later reports of the same (configuration,
+budget) pair (a promoted trial passing a budget again, a re-run) are not new evidence; the incumbent is
 the lowest loss measured at the full budget R. The model is rebuilt from the recorded
 observations whenever the search space changes (its encoding changes with it).
 """
@@ -25,6 +27,7 @@ class Evidence:
         self.R = R
         self.encoding = encoding                          # config_id -> its encoding (None: not modelled)
         self.observations: list[Observation] = []
+        self._measured: set[tuple[int, int]] = set()        # (config_id, budget) pairs in observations
         self.incumbent: Optional[tuple[float, int]] = None  # (loss at R, config_id)
         self.completed_budget: dict[int, int] = {}          # config_id -> largest budget with a final result
         self.model: Optional[MultiFidelityGP] = None
@@ -40,10 +43,23 @@ class Evidence:
             self._feed(config_id, budget, loss)
         return self.model
 
-    def add(self, config_id: int, budget: float, loss: float) -> None:
-        """One observation for the model (an intermediate or a final result)."""
+    def add(self, config_id: int, budget: float, loss: float) -> bool:
+        """One observation for the model (an intermediate or a final result); False if already measured."""
+        key = (config_id, int(budget))
+        if key in self._measured:
+            return False
+        self._measured.add(key)
         self.observations.append((config_id, int(budget), float(loss)))
         self._feed(config_id, budget, loss)
+        return True
+
+    def restore(self, observations: list[Observation], incumbent: Optional[tuple[float, int]]) -> None:
+        """A resumed experiment's evidence; the model learns it when it is installed (INITIALIZE)."""
+        self.observations, self._measured, self.incumbent = [], set(), incumbent
+        for config_id, budget, loss in observations:
+            if (config_id, budget) not in self._measured:
+                self._measured.add((config_id, budget))
+                self.observations.append((config_id, budget, loss))
 
     def add_final(self, config_id: int, budget: int, loss: float) -> bool:
         """A final result: an observation, the configuration's completed budget and maybe a new incumbent.

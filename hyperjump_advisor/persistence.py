@@ -90,8 +90,7 @@ def restore(engine: Engine, d: dict[str, Any]) -> None:
     engine.scheduler.brackets = brackets
     engine.searcher.configs = configs
     engine.ledger = ledger
-    engine.evidence.incumbent = incumbent
-    engine.evidence.observations = observations
+    engine.evidence.restore(observations, incumbent)
     for trial in ledger.trials.values():
         if trial.slot.status is SlotStatus.DONE:
             c = trial.slot.config_id

@@ -86,3 +86,20 @@ def test_opportunistic_off_learns_only_from_final_metrics():
     advisor.engine.ledger.trials[trial["parameter_id"]].slot.budget = 9
     intermediate(advisor, trial, "j0", {"default": 0.5, "budget": 3})
     assert advisor.engine.evidence.observations == []
+
+
+def test_a_budget_a_configuration_already_measured_is_not_recorded_again():
+    """A promoted trial passing budget 1 again (no pause-resume checkpoint) reports what is already known."""
+    advisor = make()
+    advisor.process_command(C.RequestTrialJobs, 27)
+    first = new_trials(advisor)
+    for k, t in enumerate(first):
+        advisor.process_command(C.ReportMetricData, metric_message(t["parameter_id"], f"j{k}", t["parameters"]["x"]))
+        advisor.process_command(C.TrialEnd, trial_end_message(f"j{k}", "SUCCEEDED", t))
+    advisor.process_command(C.RequestTrialJobs, 1)
+    promoted = new_trials(advisor)[27]
+    before = list(advisor.engine.evidence.observations)
+    advisor.process_command(C.ReportMetricData, metric_message(promoted["parameter_id"], "p", {"default": 0.123,
+                                                                                             "budget": 1},
+                                                               kind="PERIODICAL"))
+    assert advisor.engine.evidence.observations == before, "budget 1 of this configuration was measured already"
