@@ -204,10 +204,12 @@ class Engine:
         for trial in lost:
             self.ledger.mark_ended(trial, now)
             _logger.warning("parameter %d (config %d, budget %d) has had no job for %.0f s, %.1f times the longest "
-                            "run at its budget: no job runs it (NNI ran another parameter twice, issue 5726, or "
+                            "run expected at its budget: no job runs it (NNI ran another parameter twice, issue 5726, or "
                             "it was lost at a stop); counted as failed so its stage goes on", trial.parameter_id,
                             trial.slot.config_id, trial.slot.budget, now - trial.issued_at,
-                            (now - trial.issued_at) / max(self.ledger.longest_run[trial.slot.budget], 1e-9))
+                            (now - trial.issued_at) / max(stall_guard.expected_run(trial.slot.budget,
+                                                                                   self.ledger.longest_run) or 0.0,
+                                                          1e-9))
             self._finish(trial, None)
         if overdue or lost:
             self.fill_credit()

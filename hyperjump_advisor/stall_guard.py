@@ -9,14 +9,15 @@ slow job is far more common than a lost one:
 
 - an ended trial awaiting its FINAL is failed after ``FINAL_GRACE_SECONDS``;
 - a trial no job has spoken for is failed once it has been out for ``LOST_FACTOR`` times the
-  longest run seen at its budget (at least ``MIN_LOST_SECONDS``); without any run at its budget
-  yet there is nothing to compare with, and it waits.
+  longest run seen at its budget (at least ``MIN_LOST_SECONDS``); before any run at its budget has
+  ended, the longest run at a smaller budget scaled up by the ratio of the budgets stands in (runs
+  cost about their budget); before any run at all, it waits.
 
 Pure: the engine passes the trials and its clock.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 from .ledger import Trial
 
@@ -33,8 +34,17 @@ def overdue_finals(trials: Iterable[Trial], now: float) -> list[Trial]:
 def lost(trials: Iterable[Trial], longest_run: dict[int, float], now: float) -> list[Trial]:
     out = []
     for t in trials:
-        if t.ended or t.trial_job_id is not None or t.slot.budget not in longest_run:
+        expected = expected_run(t.slot.budget, longest_run)
+        if t.ended or t.trial_job_id is not None or expected is None:
             continue
-        if now - t.issued_at >= max(MIN_LOST_SECONDS, LOST_FACTOR * longest_run[t.slot.budget]):
+        if now - t.issued_at >= max(MIN_LOST_SECONDS, LOST_FACTOR * expected):
             out.append(t)
     return out
+
+
+def expected_run(budget: int, longest_run: dict[int, float]) -> Optional[float]:
+    """The longest run seen at this budget, or one at a smaller budget scaled by the budgets' ratio."""
+    if budget in longest_run:
+        return longest_run[budget]
+    smaller = [b for b in longest_run if 0 < b < budget]
+    return max(longest_run[b] * budget / b for b in smaller) if smaller else None

@@ -202,3 +202,30 @@ def test_a_corrupt_state_file_never_crashes_nor_reuses_parameter_ids(checkpoint,
             assert fresh.isdisjoint(used), f"a restored state reused parameter ids: {text[:200]}"
         else:
             assert "starting afresh" in caplog.text
+
+
+def test_a_parameter_no_job_runs_at_a_budget_nobody_finished_yet_is_resolved_from_smaller_budgets():
+    """Two jobs ran the same parameters (5726) in the first full-budget stage: the other one never runs."""
+    from hyperjump_advisor import stall_guard
+
+    assert stall_guard.expected_run(9, {1: 10.0, 3: 20.0}) == 90.0  # the more cautious of the two
+    assert stall_guard.expected_run(1, {3: 20.0}) is None
+    advisor = build_offline(HyperJump, R=9, eta=3, seed=0, exec_mode="serial", threshold=0)
+    now = [1000.0]
+    advisor.engine.clock = lambda: now[0]
+    advisor.process_command(C.Initialize, SPACE)
+    advisor.process_command(C.RequestTrialJobs, 9)
+    for t in new_trials(advisor)[:9]:
+        now[0] += 10
+        report(advisor, t, t["parameters"]["x"])
+    advisor.process_command(C.RequestTrialJobs, 3)
+    stage1 = new_trials(advisor)[9:12]
+    report(advisor, stage1[0], 0.5, job="A")
+    report(advisor, stage1[1], 0.5, job="A2")
+    advisor.process_command(C.ReportMetricData, metric_message(stage1[1]["parameter_id"], "B", 0.6))  # B ran it too
+    advisor.process_command(C.TrialEnd, trial_end_message("B", "SUCCEEDED", stage1[2]))
+    lost = advisor.engine.ledger.trials[stage1[2]["parameter_id"]]
+    assert lost.slot.status.value == "RUNNING" and lost.slot.budget == 3
+    now[0] += stall_guard.LOST_FACTOR * 3 * 90 + 1
+    advisor.process_command(C.Ping, "")
+    assert lost.slot.status.value == "FAILED", "resolved with the budget-1 runs scaled to budget 3"
