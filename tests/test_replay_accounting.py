@@ -23,8 +23,8 @@ from hyperjump_advisor.replay.report import (comparison, median_all, quantile_al
                                              summarize, time_to_target)
 from hyperjump_advisor.replay.simulator import (CHECKPOINT_ENV, Faults, SimConfig, Simulator, resume_floor,
                                                 trial_timing)
-from hyperjump_advisor.replay.tables import (LIST_KEY, BudgetMap, TableError, load_generic, resolve_R_eta,
-                                             write_generic)
+from hyperjump_advisor.replay.table_csv import load_generic, write_generic
+from hyperjump_advisor.replay.tables import LIST_KEY, BudgetMap, TableError, resolve_R_eta
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,8 @@ from .peers import envs as peer_envs
 from .peers.runner import environment_problem, list_advisors
 from .report import median_cell, results_document, summarize, write_outputs
 from .simulator import Faults, SimConfig, run_many
-from .tables import SPACES, TableError, auto_time_limit, load_table, resolve_R_eta, SHARED_TABLES
+from .shared_tables import SHARED_TABLES, load_table
+from .tables import SPACES, TableError, auto_time_limit, resolve_R_eta
 
 
 def parse_class_arg(text: str) -> tuple[str, Any]:
