@@ -58,8 +58,9 @@ sys.path.insert(0, str(REPO))
 from hyperjump_advisor.replay import advisors  # noqa: E402
 from hyperjump_advisor.replay.report import (TARGETS, _t, by_advisor, comparison, is_ours,  # noqa: E402
                                              median_cell, ratio_cell, results_document, summarize, write_outputs)
-from hyperjump_advisor.replay.simulator import SimConfig, run_one  # noqa: E402
+from hyperjump_advisor.replay.runs import run_one  # noqa: E402
 from hyperjump_advisor.replay.shared_tables import load_table  # noqa: E402
+from hyperjump_advisor.replay.simulator import SimConfig  # noqa: E402
 from hyperjump_advisor.replay.tables import auto_time_limit, resolve_R_eta  # noqa: E402
 
 TABLES = ["hyperjump:cnn", "hyperjump:cnn_time3", "hyperjump:mnist_epochs", "hyperjump:unet"]

@@ -24,8 +24,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from hyperjump_advisor.replay import advisors  # noqa: E402
-from hyperjump_advisor.replay.simulator import Faults, SimConfig, Simulator  # noqa: E402
+from hyperjump_advisor.replay.faults import Faults  # noqa: E402
 from hyperjump_advisor.replay.shared_tables import load_table  # noqa: E402
+from hyperjump_advisor.replay.simulator import SimConfig, Simulator  # noqa: E402
 from hyperjump_advisor.replay.table_csv import build_table  # noqa: E402
 from hyperjump_advisor.replay.tables import Table, TableError, auto_time_limit, resolve_R_eta  # noqa: E402
 

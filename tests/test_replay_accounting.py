@@ -21,10 +21,12 @@ from hyperjump_advisor.replay import advisors
 from hyperjump_advisor.replay.__main__ import main as replay_main
 from hyperjump_advisor.replay.report import (comparison, median_all, quantile_all, ratio, render_report,
                                              summarize, time_to_target)
-from hyperjump_advisor.replay.simulator import (CHECKPOINT_ENV, Faults, SimConfig, Simulator, resume_floor,
-                                                trial_timing)
+from hyperjump_advisor.replay.checkpoint import CHECKPOINT_ENV
+from hyperjump_advisor.replay.faults import Faults
+from hyperjump_advisor.replay.simulator import SimConfig, Simulator
 from hyperjump_advisor.replay.table_csv import load_generic, write_generic
 from hyperjump_advisor.replay.tables import LIST_KEY, BudgetMap, TableError, resolve_R_eta
+from hyperjump_advisor.replay.trial_cost import resume_floor, trial_timing
 
 REPO = Path(__file__).resolve().parents[1]
 

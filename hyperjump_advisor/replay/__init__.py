@@ -12,7 +12,9 @@ level mapping), :mod:`.simulator` (event loop, workers, clock, faults), :mod:`.a
 from .tables import BudgetMap, Table, TableError, auto_time_limit, default_R_eta, resolve_R_eta
 from .table_csv import build_table, write_generic
 from .shared_tables import load_table
-from .simulator import Faults, SimConfig, Simulator, run_many, run_one
+from .faults import Faults
+from .simulator import SimConfig, Simulator
+from .runs import run_many, run_one
 from .advisors import REGISTRY, AdvisorSpec, register, register_ours
 from .report import results_document, summarize, write_outputs
 

@@ -18,7 +18,9 @@ from . import advisors
 from .peers import envs as peer_envs
 from .peers.runner import environment_problem, list_advisors
 from .report import median_cell, results_document, summarize, write_outputs
-from .simulator import Faults, SimConfig, run_many
+from .faults import Faults
+from .runs import run_many
+from .simulator import SimConfig
 from .shared_tables import SHARED_TABLES, load_table
 from .tables import SPACES, TableError, auto_time_limit, resolve_R_eta
 
