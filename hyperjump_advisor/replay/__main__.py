@@ -15,13 +15,15 @@ import sys
 from typing import Any, Optional
 
 from . import advisors
+from .faults import Faults
+from .measures import summarize
 from .peers import envs as peer_envs
 from .peers.runner import environment_problem, list_advisors
-from .report import median_cell, results_document, summarize, write_outputs
-from .faults import Faults
+from .render import median_cell
+from .report import results_document, write_outputs
 from .runs import run_many
-from .simulator import SimConfig
 from .shared_tables import SHARED_TABLES, load_table
+from .simulator import SimConfig
 from .tables import SPACES, TableError, auto_time_limit, resolve_R_eta
 
 
