@@ -56,10 +56,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hyperjump_advisor.replay import advisors  # noqa: E402
-from hyperjump_advisor.replay.report import (TARGETS, _t, by_advisor, comparison, is_ours,  # noqa: E402
-                                             median_cell, ratio_cell, results_document, summarize, write_outputs)
-from hyperjump_advisor.replay.simulator import SimConfig, run_one  # noqa: E402
-from hyperjump_advisor.replay.tables import auto_time_limit, load_table, resolve_R_eta  # noqa: E402
+from hyperjump_advisor.replay.measures import TARGETS, by_advisor, comparison, is_ours, summarize  # noqa: E402
+from hyperjump_advisor.replay.render import _t, median_cell, ratio_cell  # noqa: E402
+from hyperjump_advisor.replay.report import results_document, write_outputs  # noqa: E402
+from hyperjump_advisor.replay.runs import run_one  # noqa: E402
+from hyperjump_advisor.replay.shared_tables import load_table  # noqa: E402
+from hyperjump_advisor.replay.simulator import SimConfig  # noqa: E402
+from hyperjump_advisor.replay.tables import auto_time_limit, resolve_R_eta  # noqa: E402
 
 TABLES = ["hyperjump:cnn", "hyperjump:cnn_time3", "hyperjump:mnist_epochs", "hyperjump:unet"]
 QUICK_TABLES = ["hyperjump:mnist_epochs", "hyperjump:cnn"]

@@ -24,9 +24,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from hyperjump_advisor.replay import advisors  # noqa: E402
-from hyperjump_advisor.replay.simulator import Faults, SimConfig, Simulator  # noqa: E402
-from hyperjump_advisor.replay.tables import (Table, TableError, auto_time_limit, build_table,  # noqa: E402
-                                             load_table, resolve_R_eta)
+from hyperjump_advisor.replay.faults import Faults  # noqa: E402
+from hyperjump_advisor.replay.shared_tables import load_table  # noqa: E402
+from hyperjump_advisor.replay.simulator import SimConfig, Simulator  # noqa: E402
+from hyperjump_advisor.replay.table_csv import build_table  # noqa: E402
+from hyperjump_advisor.replay.tables import Table, TableError, auto_time_limit, resolve_R_eta  # noqa: E402
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 

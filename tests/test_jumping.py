@@ -9,7 +9,8 @@ from hyperjump_advisor import HyperJump
 from hyperjump_advisor.records import Records
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.replay import advisors
-from hyperjump_advisor.replay.simulator import SimConfig, run_one
+from hyperjump_advisor.replay.runs import run_one
+from hyperjump_advisor.replay.simulator import SimConfig
 from hyperjump_advisor.replay.tables import auto_time_limit, resolve_R_eta
 from hyperjump_advisor.schedule import iteration_plan
 

@@ -2,7 +2,8 @@
 import pytest
 
 from hyperjump_advisor.replay import advisors
-from hyperjump_advisor.replay.simulator import Faults, SimConfig, Simulator
+from hyperjump_advisor.replay.faults import Faults
+from hyperjump_advisor.replay.simulator import SimConfig, Simulator
 from hyperjump_advisor.replay.tables import auto_time_limit, resolve_R_eta
 from hyperjump_advisor.schedule import SlotStatus
 

@@ -14,7 +14,8 @@ from hyperjump_advisor.replay.__main__ import main as replay_main
 from hyperjump_advisor.replay.peers import PEERS, envs
 from hyperjump_advisor.replay.peers.runner import PeerEnvironmentMissing, PeerSpec
 from hyperjump_advisor.replay.simulator import SimConfig
-from hyperjump_advisor.replay.tables import load_generic, resolve_R_eta, write_generic
+from hyperjump_advisor.replay.table_csv import load_generic, write_generic
+from hyperjump_advisor.replay.tables import resolve_R_eta
 
 LEVELS = [1, 3, 9, 27]                   # eta 3, R = 27
 A, B, C = [1, 2, 3, 4], [0.1, 0.2, 0.3], ["x", "y"]

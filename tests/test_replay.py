@@ -13,9 +13,12 @@ from nni.runtime.tuner_command_channel import CommandType
 from hyperjump_advisor.inprocess import build_offline
 from hyperjump_advisor.replay import advisors
 from hyperjump_advisor.replay.__main__ import main as replay_main, parse_class_arg
-from hyperjump_advisor.replay.simulator import Faults, SimConfig, Simulator, run_one
-from hyperjump_advisor.replay.tables import (BudgetMap, TableError, auto_time_limit, load_generic, load_table,
-                                             resolve_R_eta, shared_tables_dir, write_generic)
+from hyperjump_advisor.replay.faults import Faults
+from hyperjump_advisor.replay.runs import run_one
+from hyperjump_advisor.replay.shared_tables import load_table, shared_tables_dir
+from hyperjump_advisor.replay.simulator import SimConfig, Simulator
+from hyperjump_advisor.replay.table_csv import load_generic, write_generic
+from hyperjump_advisor.replay.tables import BudgetMap, TableError, auto_time_limit, resolve_R_eta
 from hyperjump_advisor.schedule import iteration_plan
 
 LEVELS = [1, 2, 4, 8]          # eta 2 -> R = 8

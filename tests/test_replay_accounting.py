@@ -19,12 +19,15 @@ from nni.runtime.tuner_command_channel import CommandType
 from hyperjump_advisor.inprocess import build_offline
 from hyperjump_advisor.replay import advisors
 from hyperjump_advisor.replay.__main__ import main as replay_main
-from hyperjump_advisor.replay.report import (comparison, median_all, quantile_all, ratio, render_report,
-                                             summarize, time_to_target)
-from hyperjump_advisor.replay.simulator import (CHECKPOINT_ENV, Faults, SimConfig, Simulator, resume_floor,
-                                                trial_timing)
-from hyperjump_advisor.replay.tables import (LIST_KEY, BudgetMap, TableError, load_generic, resolve_R_eta,
-                                             write_generic)
+from hyperjump_advisor.replay.checkpoint import CHECKPOINT_ENV
+from hyperjump_advisor.replay.faults import Faults
+from hyperjump_advisor.replay.measures import (comparison, median_all, quantile_all, ratio, summarize,
+                                               time_to_target)
+from hyperjump_advisor.replay.render import render_report
+from hyperjump_advisor.replay.simulator import SimConfig, Simulator
+from hyperjump_advisor.replay.table_csv import load_generic, write_generic
+from hyperjump_advisor.replay.tables import LIST_KEY, BudgetMap, TableError, resolve_R_eta
+from hyperjump_advisor.replay.trial_cost import resume_floor, trial_timing
 
 REPO = Path(__file__).resolve().parents[1]
 

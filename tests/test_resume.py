@@ -165,7 +165,8 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
     """Under faults and 8 workers (jumps, kills, late and duplicate FINALs), snapshot + journal == live state."""
     import golden_traces as golden
     from hyperjump_advisor.replay import advisors
-    from hyperjump_advisor.replay.simulator import Faults, SimConfig, Simulator
+    from hyperjump_advisor.replay.faults import Faults
+    from hyperjump_advisor.replay.simulator import SimConfig, Simulator
     from hyperjump_advisor.replay.tables import auto_time_limit, resolve_R_eta
 
     table = golden.synthetic_table()

@@ -4,16 +4,24 @@ The replay plays the NNI manager (initialize, trial requests, PERIODICAL/FINAL m
 ends, kills) for one advisor at a time and answers every trial from a table, on a simulated
 clock with W workers. See ``python -m hyperjump_advisor.replay --help``.
 
-Modules: :mod:`.tables` (generic CSV format, the shared HyperJump tables, TRIAL_BUDGET <->
-level mapping), :mod:`.simulator` (event loop, workers, clock, faults), :mod:`.advisors`
-(registry of advisors by name, NNI workarounds, tuner adapter), :mod:`.report`
-(results.json, report.md, plot).
+Modules: tables -- :mod:`.tables` (the table model and TRIAL_BUDGET <-> level mapping),
+:mod:`.table_csv` (the generic CSV format), :mod:`.shared_tables` (the shared HyperJump tables,
+``load_table``); running -- :mod:`.simulator` (event loop, workers, clock), :mod:`.trial_cost`
+(a trial's duration, resumes), :mod:`.faults` (fault injection), :mod:`.checkpoint` (the
+advisor's checkpoint folder), :mod:`.runs` (run_one, run_many, progress), :mod:`.advisors`
+(registry of advisors by name, NNI workarounds, tuner adapter); results -- :mod:`.measures`
+(regret, times to target, summaries), :mod:`.render` (report.md), :mod:`.plot` (regret.png),
+:mod:`.report` (results.json and writing every output).
 """
-from .tables import (BudgetMap, Table, TableError, auto_time_limit, build_table, default_R_eta, load_table,
-                     resolve_R_eta, write_generic)
-from .simulator import Faults, SimConfig, Simulator, run_many, run_one
+from .tables import BudgetMap, Table, TableError, auto_time_limit, default_R_eta, resolve_R_eta
+from .table_csv import build_table, write_generic
+from .shared_tables import load_table
+from .faults import Faults
+from .simulator import SimConfig, Simulator
+from .runs import run_many, run_one
 from .advisors import REGISTRY, AdvisorSpec, register, register_ours
-from .report import results_document, summarize, write_outputs
+from .measures import summarize
+from .report import results_document, write_outputs
 
 __all__ = [
     "BudgetMap", "Table", "TableError", "auto_time_limit", "build_table", "default_R_eta", "load_table",

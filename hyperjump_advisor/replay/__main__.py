@@ -15,11 +15,16 @@ import sys
 from typing import Any, Optional
 
 from . import advisors
+from .faults import Faults
+from .measures import summarize
 from .peers import envs as peer_envs
 from .peers.runner import environment_problem, list_advisors
-from .report import median_cell, results_document, summarize, write_outputs
-from .simulator import Faults, SimConfig, run_many
-from .tables import SPACES, TableError, auto_time_limit, load_table, resolve_R_eta, SHARED_TABLES
+from .render import median_cell
+from .report import results_document, write_outputs
+from .runs import run_many
+from .shared_tables import SHARED_TABLES, load_table
+from .simulator import SimConfig
+from .tables import SPACES, TableError, auto_time_limit, resolve_R_eta
 
 
 def parse_class_arg(text: str) -> tuple[str, Any]:

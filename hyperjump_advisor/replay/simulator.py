@@ -10,7 +10,7 @@ Protocol, as NNI 3.0's manager does it (``nni_node/core/nnimanager.js``):
   table records for that level of that configuration: ``time(config, j)`` after the start,
   or ``time(config, j) - time(config, resumed level)`` for a resumed trial (clamped to be
   non-decreasing and within the trial's duration where the table's times are not monotone;
-  see :func:`trial_timing`); at its end the FINAL metric, then ``TrialEnd SUCCEEDED``, then
+  see :func:`.trial_cost.trial_timing`); at its end the FINAL metric, then ``TrialEnd SUCCEEDED``, then
   ``RequestTrialJobs(1)`` (the manager asks for one trial per trial that ended);
 - ``KillTrialJob(job)``: the trial stops now, its worker is free at once, it is recorded as
   KILLED (end = now), then ``TrialEnd USER_CANCELED`` and ``RequestTrialJobs(1)``;
@@ -36,11 +36,8 @@ With ``charge_advisor_time`` each call's duration is also added to the simulated
 
 Pause-resume: when ``resume_key`` (default ``HYPERJUMP_RESUME_FROM``, which this project's advisor
 sends) is set and a NewTrialJob's parameters hold that key with a TRIAL_BUDGET the same
-configuration already completed,
-the trial costs only its extra time ``time(config, level) - time(config, resumed level)``,
-but never less than a floor (the configuration's cheapest positive single-level step in the
-table, 1% of the full time if it has none; never more than from scratch; see
-:func:`trial_timing`; ``resume_floored`` counts the trials the floor raised), and reports
+configuration already completed, the trial costs only its extra time, never less than a floor
+(:mod:`.trial_cost`; ``resume_floored`` counts the trials the floor raised), and reports
 PERIODICAL metrics only above the resumed level. A resume from a level never completed costs
 the full time (counted).
 
@@ -48,28 +45,17 @@ Proposals the table lacks (a configuration it does not hold, a (configuration, b
 a row, a TRIAL_BUDGET that is no level) FAIL at once at zero cost, and are counted per run:
 ``missing_config_proposals`` and ``missing_row_proposals``.
 
-Checkpointing: as in a real experiment, the advisor gets an NNI checkpoint folder
-(``NNI_CHECKPOINT_DIRECTORY``, what ``get_checkpoint_path()`` reads): a temporary folder per
-run, removed afterwards (``SimConfig.checkpoint``, on by default; ``--no-checkpoint`` turns it
-off). This project's advisor writes its state there after every command, which is part of its
-measured advisor time. The run's ``checkpoint`` entry lists the files it held at the end.
-
-Fault injection (:class:`Faults`, deterministic under its seed): each started trial draws
-one outcome: FAIL at a uniform random point of its run (TrialEnd FAILED, no FINAL),
-cancelled by a "user" at a random point (TrialEnd USER_CANCELED, recorded KILLED with
-``killed_by: "user"``), FINAL delivered twice, or FINAL delivered after its TrialEnd.
+Helpers with an idea of their own: :mod:`.trial_cost` (what a trial, fresh or resumed, costs
+on the clock and when its PERIODICAL metrics arrive), :mod:`.checkpoint` (the advisor's NNI
+checkpoint folder for the run), :mod:`.faults` (fault injection); :mod:`.runs` runs many
+(advisor, seed) pairs with a progress line.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import heapq
 import itertools
 import math
-import os
-import shutil
-import sys
-import tempfile
 import time
 import traceback
 from collections import deque
@@ -80,38 +66,12 @@ import numpy as np
 from nni.runtime.tuner_command_channel import CommandType
 
 from ..inprocess import metric_message, trial_end_message
+from .checkpoint import advisor_checkpoint_folder, folder_listing
+from .faults import Faults
 from .tables import BUDGET_KEY, BudgetMap, Table
+from .trial_cost import trial_timing
 
 SUCCEEDED, KILLED, FAILED = "SUCCEEDED", "KILLED", "FAILED"
-
-
-@dataclass(frozen=True)
-class Faults:
-    """Fractions of trials (drawn independently per trial, in start order) that misbehave."""
-    fail: float = 0.0             # FAILED at a random time, no FINAL
-    cancel: float = 0.0           # USER_CANCELED at a random time (a user's cancel)
-    duplicate_final: float = 0.0  # FINAL delivered twice
-    final_after_end: float = 0.0  # FINAL delivered after TrialEnd
-    seed: int = 0
-
-    def __post_init__(self):
-        total = self.fail + self.cancel + self.duplicate_final + self.final_after_end
-        if min(self.fail, self.cancel, self.duplicate_final, self.final_after_end) < 0 or total > 1:
-            raise ValueError(f"fault fractions must be >= 0 and sum to <= 1, got {self}")
-
-    @property
-    def active(self) -> bool:
-        return self.fail + self.cancel + self.duplicate_final + self.final_after_end > 0
-
-    def draw(self, rng: np.random.Generator) -> tuple[Optional[str], float]:
-        """(fault kind or None, fraction of the run at which it strikes)."""
-        u, at = rng.random(), rng.random()
-        for kind, p in (("fail", self.fail), ("cancel", self.cancel),
-                        ("duplicate_final", self.duplicate_final), ("final_after_end", self.final_after_end)):
-            if u < p:
-                return kind, at
-            u -= p
-        return None, at
 
 
 @dataclass
@@ -211,7 +171,7 @@ class Simulator:
     def run(self) -> dict:
         with advisor_checkpoint_folder(self.cfg.checkpoint) as folder:
             result = self._run()
-            result["checkpoint"] = _folder_listing(folder)
+            result["checkpoint"] = folder_listing(folder)
         return result
 
     def _run(self) -> dict:
@@ -446,172 +406,8 @@ class Simulator:
         self._request_one()
 
 
-# ---- the cost of a trial --------------------------------------------------------------------------
-RESUME_FLOOR_FRACTION = 0.01
-
-
-def resume_floor(table: Table, key: tuple, level: int) -> float:
-    """The least a resumed trial of configuration ``key`` at ``level`` costs: the configuration's cheapest
-    positive single-level step ``min T(j) - T(j-1) > 0`` over its levels ``j <= level``, or, if its times
-    never increase, 1% of ``T(level)`` (see :func:`trial_timing`)."""
-    times = table.times(key)
-    steps = [t - s for s, t in zip(times[:level], times[1:level + 1])
-             if s is not None and t is not None and t - s > 0]
-    return min(steps) if steps else RESUME_FLOOR_FRACTION * (times[level] or 0.0)
-
-
-def trial_timing(table: Table, key: tuple, level: int, resumed: Optional[int]) -> tuple[float, dict, bool]:
-    """(duration, {level j: PERIODICAL offset from the start}, whether the resume floor applied).
-
-    From scratch a trial of (config, level) lasts ``T(level)``, the table's time. Resumed from level
-    ``r`` (pause-resume) it lasts ``min(T(level), max(T(level) - T(r), floor))`` where ``floor`` is the
-    configuration's cheapest positive single-level step ``min over j <= level of T(j) - T(j-1) > 0``
-    (1% of ``T(level)`` if its times never increase). Why: a resumed trial trains at least one more
-    level's worth of budget, so it cannot be cheaper than the cheapest level-to-level step the table
-    measured for that configuration. Where the configuration's times increase with the level the floor
-    never binds (every ``T(level) - T(r)`` is a sum of such steps); it binds only where the table's time
-    at a higher level is not above the resumed level's (``hyperjump:cnn``: 176 of its 2,880 pairs), which
-    would make the trial free or negative. A resumed trial never costs more than training from scratch.
-    Only a table whose times are all 0 gives a zero cost.
-
-    The PERIODICAL of level ``j`` arrives at ``T(j) - T(r)`` after the start (``T(j)`` from scratch),
-    clamped to ``[previous PERIODICAL, duration]`` where the table's times are not monotone; a level
-    without a row (intermediate column of a generic table) is placed pro rata to its budget.
-    """
-    times = table.times(key)
-    full = times[level]
-    assert full is not None, f"no table row for configuration {key} at level {level}"
-    base = 0.0 if resumed is None else (times[resumed] or 0.0)
-    floored = False
-    if resumed is None:
-        duration = full
-    else:
-        floor = resume_floor(table, key, level)
-        extra = full - base
-        duration = min(full, max(extra, floor))
-        floored = extra < floor and duration > extra
-    offsets, previous = {}, 0.0
-    for j in range((resumed + 1) if resumed is not None else 0, level):
-        t = times[j]
-        if t is None:   # no row at level j: placed pro rata to its budget
-            t = full * table.levels[j] / table.levels[level]
-        previous = min(duration, max(previous, t - base, 0.0))
-        offsets[j] = previous
-    return duration, offsets, floored
-
-
-# ---- the advisor's checkpoint folder ------------------------------------------------------------------
-CHECKPOINT_ENV = "NNI_CHECKPOINT_DIRECTORY"  # read by MsgDispatcherBase.get_checkpoint_path (nni.recoverable)
-
-
-@contextlib.contextmanager
-def advisor_checkpoint_folder(enabled: bool):
-    """As in a real experiment, NNI gives the advisor a checkpoint folder (``NNI_CHECKPOINT_DIRECTORY``,
-    read at every ``get_checkpoint_path()`` call). On: a fresh temporary folder for this run, removed
-    afterwards. Off: the variable is unset for the run. The previous value is restored either way."""
-    saved = os.environ.get(CHECKPOINT_ENV)
-    folder = tempfile.mkdtemp(prefix="hyperjump-replay-ckpt-") if enabled else None
-    if folder:
-        os.environ[CHECKPOINT_ENV] = folder
-    else:
-        os.environ.pop(CHECKPOINT_ENV, None)
-    try:
-        yield folder
-    finally:
-        if saved is None:
-            os.environ.pop(CHECKPOINT_ENV, None)
-        else:
-            os.environ[CHECKPOINT_ENV] = saved
-        if folder:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _folder_listing(folder: Optional[str]) -> Optional[dict]:
-    if folder is None:
-        return None
-    files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-    size = sum(os.path.getsize(os.path.join(folder, f)) for f in files if os.path.isfile(os.path.join(folder, f)))
-    return {"folder": folder, "files": files, "bytes": size}
-
 
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-# ---- many runs --------------------------------------------------------------------------------
-class Progress:
-    """A one-line progress bar on stderr (a line per run when stderr is not a terminal)."""
-
-    def __init__(self, total_runs: int, time_limit: float, stream=None, enabled: bool = True):
-        self.total, self.limit = total_runs, time_limit
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.done, self.label, self._last = 0, "", 0.0
-
-    def start(self, label: str) -> None:
-        self.label = label
-        self._draw(0.0, force=True)
-
-    def clock(self, now: float) -> None:
-        if self.tty and time.monotonic() - self._last > 0.2:
-            self._draw(now)
-
-    def finish(self, summary: str) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        if self.tty:
-            self.stream.write("\r\033[K")
-        self.stream.write(f"[{self.done}/{self.total}] {self.label}: {summary}\n")
-        self.stream.flush()
-
-    def _draw(self, now: float, force: bool = False) -> None:
-        if not self.tty:
-            return
-        self._last = time.monotonic()
-        fraction = 0.0 if not math.isfinite(self.limit) or self.limit <= 0 else min(1.0, now / self.limit)
-        width = 30
-        bar = "#" * int(fraction * width) + "-" * (width - int(fraction * width))
-        self.stream.write(f"\r\033[K[{self.done}/{self.total}] {self.label} [{bar}] "
-                          f"{now:,.0f}/{self.limit:,.0f} s")
-        self.stream.flush()
-
-
-def run_one(spec, table: Table, budget_map: BudgetMap, seed: int, config: SimConfig,
-            class_args: Optional[dict] = None, progress: Optional[Progress] = None) -> dict:
-    """One (advisor, seed) run; returns its entry of results.json ``runs``."""
-    label = f"{spec.name} seed {seed} W={config.workers}"
-    if progress:
-        progress.start(label)
-    wall = time.perf_counter()
-    runner = getattr(spec, "run", None)  # a peer in its own environment runs the same Simulator there
-    try:
-        if runner is not None:
-            out = runner(table, budget_map, seed, config, class_args or {})
-        else:
-            advisor = spec.build(R=budget_map.R, eta=budget_map.eta, seed=seed, class_args=class_args or {})
-    except Exception:
-        out = {"error": f"could not run {spec.name}:\n{traceback.format_exc()}", "trials": [], "incumbent": [],
-               "advisor_seconds": 0.0, "decisions": 0, "decision_ms": [], "end_reason": "error", "end_time": 0.0,
-               "checkpoint": None}
-    else:
-        if runner is None:
-            sim = Simulator(advisor, table, budget_map, config, progress=progress.clock if progress else None)
-            out = sim.run()
-    run = {"advisor": spec.name, "seed": seed, "workers": config.workers, **out,
-           "wall_seconds": time.perf_counter() - wall}
-    if progress:
-        best = run["incumbent"][-1][1] if run["incumbent"] else None
-        progress.finish(f"{len(run['trials'])} trials, end {run['end_reason']} at {run['end_time']:,.0f} s, "
-                        f"best {best if best is None else round(table.regret(best), 5)} regret, "
-                        f"advisor {run['advisor_seconds']:.2f} s" + (" ERROR" if run.get("error") else ""))
-    return run
-
-
-def run_many(specs: list, table: Table, budget_map: BudgetMap, seeds: list[int], config: SimConfig,
-             class_args: Optional[dict] = None, progress: bool = True) -> list[dict]:
-    bar = Progress(len(specs) * len(seeds), config.time_limit, enabled=progress)
-    return [run_one(spec, table, budget_map, seed, config, class_args, bar) for spec in specs for seed in seeds]
