@@ -13,6 +13,11 @@ from .schedule import ExecMode
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# exec_mode "async": ASHA's rungs at Hyperband's budgets, promotions as soon as a configuration ranks in the
+# top 1/eta of its rung, jumps past rungs and rung stops decided by rEAR (see async_schedule.py). "serial" and
+# "parallelism" are the synchronous brackets of schedule.py.
+ASYNC_MODE = "async"
+EXEC_MODES = tuple(m.value for m in ExecMode) + (ASYNC_MODE,)
 
 
 class ClassArgsError(ValueError):
@@ -115,7 +120,7 @@ def parse_class_args(**class_args: Any) -> Settings:
         R=_int("R", get("R"), 1, "the maximum TRIAL_BUDGET, e.g. epochs"),
         eta=_int("eta", get("eta"), 2, "1/eta of the configurations move up a stage"),
         optimize_mode=_choice("optimize_mode", get("optimize_mode"), ("maximize", "minimize")),
-        exec_mode=_choice("exec_mode", get("exec_mode"), tuple(m.value for m in ExecMode)),
+        exec_mode=_choice("exec_mode", get("exec_mode"), EXEC_MODES),
         threshold=float(threshold),
         p_no_jump=_probability("p_no_jump", get("p_no_jump"), "probability that a bracket never jumps"),
         random_fraction=_probability("random_fraction", get("random_fraction"),
