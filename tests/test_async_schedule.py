@@ -178,21 +178,22 @@ def test_without_risk_it_is_plain_asha(change):
     assert all(not m for m in sched.rungs.moved_on[1:])
 
 
-def test_a_rung_whose_candidates_cannot_beat_the_incumbent_stops_and_drops_its_running_trials():
+def test_a_last_promotion_whose_candidates_cannot_beat_the_incumbent_stops():
     # incumbent 0.01; every configuration is predicted at 0.6 +- 0.01 at R: no chance of holding the best
+    # R=3: rungs 1 and 3, so rung 0's candidates are weighed against the incumbent at R
     policy = FakePolicy({c: 0.6 for c in range(20)}, {c: 0.01 for c in range(20)}, incumbent=0.01)
-    sched = scheduler_with(policy)
+    sched = scheduler_with(policy, R=3)
     slots = [sched.next_slot() for _ in range(4)]
-    sched.finish(slots[0], 0.5)
+    sched.finish(slots[0], 0.595)
     sched.finish(slots[1], 0.6)
-    dropped = sched.finish(slots[2], 0.7)                         # now config 0 is promotable: the rung is checked
-    assert dropped == [slots[3]] and slots[3].status is SlotStatus.SKIPPED
-    assert sched.rungs.moved_on[0] == {0, 3}
+    dropped = sched.finish(slots[2], 0.61)                        # now config 0 is promotable: the rung is checked
+    assert dropped == [] and slots[3].status is SlotStatus.RUNNING, "no result of its own: the model is not judged"
+    assert sched.rungs.moved_on[0] == {0}
     assert sched.next_slot().stage == 0, "nothing is promoted: a new configuration starts"
     # a hopeful candidate keeps the rung open
     policy.mean[5] = 0.0
     policy.std[5] = 0.2
-    sched2 = scheduler_with(policy)
+    sched2 = scheduler_with(policy, R=3)
     s2 = [sched2.next_slot() for _ in range(6)]
     for x, loss in zip(s2[:5], [0.5, 0.6, 0.7, 0.8, 0.9]):
         assert sched2.finish(x, loss) == []
@@ -215,3 +216,45 @@ def test_rungs_round_trip_through_json():
     broken["results"][0].append(99)
     with pytest.raises(ValueError):
         Rungs.from_dict(broken)
+
+
+def test_stops_of_a_rung_share_one_rear_budget_per_virtual_stage():
+    """Small pieces may not each pass where the whole would not: a spent budget blocks further stops until
+    the rung has seen the next block of n_k results (stage k of Hyperband's bracket s_max)."""
+    policy = FakePolicy({c: 0.6 for c in range(40)}, {c: 0.01 for c in range(40)}, incumbent=0.01)
+    sched = scheduler_with(policy, R=3)
+    assert sched.rungs.plan[0].n == 3
+    sched.rungs.stop_rear[0] = [1, 0.1]                           # lambda already spent in virtual stage 1
+    slots = [sched.next_slot() for _ in range(4)]
+    for x, loss in zip(slots, [0.595, 0.6, 0.61]):
+        assert sched.finish(x, loss) == []
+    assert not sched.rungs.moved_on[0]
+    sched.rungs.stop_rear[0] = [0, 0.1]                           # stale: virtual stage 1 gets a fresh budget
+    assert sched.finish(slots[3], 0.62) == [] and sched.rungs.moved_on[0] == {0}
+    assert sched.rungs.stop_rear[0][0] == 1 and 0 <= sched.rungs.stop_rear[0][1] <= 0.1
+
+
+def test_only_the_rung_below_the_top_stops():
+    """R=9: hopeless candidates at rung 0 are left to ASHA; at rung 1 (below R) the last promotion stops."""
+    policy = FakePolicy({c: 0.6 for c in range(40)}, {c: 0.01 for c in range(40)})
+    sched = scheduler_with(policy, R=9)
+    r = sched.rungs
+    for c, loss in [(0, 0.595), (1, 0.6), (2, 0.6)]:
+        sched.finish(r.add(0, c), loss)
+    policy.incumbent = 0.01
+    assert sched.finish(r.add(0, 3), 0.6) == [] and not r.moved_on[0], "rung 0 is not stopped by the model"
+    for c, loss in [(0, 0.595), (1, 0.6)]:
+        r.moved_on[0].add(c)
+        sched.finish(r.add(1, c), loss)
+    running = r.add(1, 2)
+    assert sched.finish(r.add(1, 3), 0.61) == [running] and r.moved_on[1] == {0, 2}
+
+
+def test_no_stop_on_a_candidate_whose_belief_contradicts_its_own_result():
+    """The GP says 0.6 +- 0.01 at every budget, config 0 measured 0.1: the model is not trusted on it."""
+    policy = FakePolicy({c: 0.6 for c in range(20)}, {c: 0.01 for c in range(20)}, incumbent=0.01)
+    sched = scheduler_with(policy, R=3)
+    slots = [sched.next_slot() for _ in range(3)]
+    for x, loss in zip(slots, [0.1, 0.6, 0.6]):
+        assert sched.finish(x, loss) == []
+    assert not sched.rungs.moved_on[0] and sched.next_slot().stage == 1
