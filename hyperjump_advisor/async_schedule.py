@@ -300,7 +300,7 @@ class AsyncScheduler:
             if math.isinf(bar):
                 rear = 0.0                          # the bar is a failed result: c beats it surely
             else:
-                belief = risk.StageBelief([mean[0], bar], [std[0], 0.0], [False, True])
+                belief = risk.StageBelief(np.array([mean[0], bar]), np.array([std[0], 0.0]), np.array([False, True]))
                 rear = float(risk.expected_loss_reduction(belief, [True, False])[0]) / scale
             rears.append(rear)
             if accumulated + rear > threshold:
