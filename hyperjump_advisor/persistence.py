@@ -69,9 +69,13 @@ def document(engine: Engine) -> dict[str, Any]:
         "rng": engine.searcher.rng.bit_generator.state,
         "longest_run": engine.ledger.longest_run,
     }
-    if isinstance(engine.scheduler, AsyncScheduler):  # exec_mode async: its rungs (the sync format is unchanged)
-        doc["async_rungs"] = engine.scheduler.to_dict()
+    doc.update(async_part(engine))
     return doc
+
+
+def async_part(engine: Engine) -> dict[str, Any]:
+    """exec_mode async: its rungs, under "async_rungs" (nothing for the synchronous modes: their format is unchanged)."""
+    return {"async_rungs": engine.scheduler.to_dict()} if isinstance(engine.scheduler, AsyncScheduler) else {}
 
 
 def restore(engine: Engine, d: dict[str, Any]) -> None:

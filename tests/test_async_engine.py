@@ -102,6 +102,23 @@ def test_resume_round_trip_continues_the_same_rungs(checkpoint):
     assert new_trials(before)[-1]["parameters"] == new[0]["parameters"]
 
 
+def test_the_journal_replays_to_exactly_the_live_async_state_after_every_command(checkpoint):
+    from hyperjump_advisor import journal
+    advisor = started()
+    advisor.process_command(C.RequestTrialJobs, 3)
+    for k in range(40):
+        trial = new_trials(advisor)[k]
+        if k % 7 == 3:
+            advisor.process_command(C.TrialEnd, trial_end_message(f"j{k}", "FAILED", trial))
+        else:
+            finish(advisor, trial, f"j{k}")
+        advisor.process_command(C.RequestTrialJobs, 1)
+        stored = journal.load(str(checkpoint))
+        stored.pop("journal_seq")
+        assert stored == json.loads(json.dumps(persistence.document(advisor.engine))), f"after trial {k}"
+    assert (checkpoint / journal.JOURNAL_FILE).stat().st_size > 0, "the journal was used, not only snapshots"
+
+
 def test_a_synchronous_state_keeps_its_format_and_is_not_read_as_async(checkpoint):
     sync = started(exec_mode="parallelism")
     sync.process_command(C.RequestTrialJobs, 2)
