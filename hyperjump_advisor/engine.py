@@ -22,6 +22,7 @@ import time
 from typing import Any, Callable, Optional
 
 from . import stall_guard
+from .async_schedule import AsyncScheduler, build_async_scheduler
 from .evidence import Evidence
 from .jumping import AuditSink, RiskOptions, RiskPolicy, min_observations
 from .keys import BUDGET_KEY, CONFIG_KEY, RESUME_KEY
@@ -30,7 +31,7 @@ from .files import plain
 from .schedule import Bracket, ExecMode, Scheduler, Slot, SlotStatus
 from .searcher import Searcher
 from .searchspace import SearchSpace
-from .settings import Settings
+from .settings import ASYNC_MODE, Settings
 
 _logger = logging.getLogger("hyperjump_advisor")
 
@@ -50,9 +51,14 @@ class Engine:
         self.searcher = Searcher(settings.seed, settings.random_fraction)
         self.evidence = Evidence(settings.R, lambda c: self.searcher.encoded[c])
         self.ledger = Ledger()
-        self.scheduler = Scheduler(settings.R, settings.eta, ExecMode(settings.exec_mode), new_configs=self._new_bracket,
-                                   hold_first_bracket=settings.jumping and settings.hold_first_bracket,
-                                   on_event=self._audit)
+        self.scheduler: Scheduler | AsyncScheduler
+        if settings.exec_mode == ASYNC_MODE:  # ASHA's rungs with HyperJump's risk (async_schedule.py)
+            self.scheduler = build_async_scheduler(settings, self.searcher, self.evidence, self._audit)
+        else:
+            self.scheduler = Scheduler(settings.R, settings.eta, ExecMode(settings.exec_mode),
+                                       new_configs=self._new_bracket,
+                                       hold_first_bracket=settings.jumping and settings.hold_first_bracket,
+                                       on_event=self._audit)
         self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}
         self.credit = 0
         self.failures = FailureStreak(settings.max_consecutive_failures)

@@ -88,7 +88,7 @@ class Journal:
     def _delta(self, engine: Engine) -> dict[str, Any]:
         brackets = engine.scheduler.brackets
         changed = engine.touched_brackets | set(range(self._brackets_written, len(brackets)))
-        return {
+        delta = {
             "v": persistence.VERSION, "seq": self._seq,
             "configs": [self._configs_written, engine.searcher.configs[self._configs_written:]],
             "observations": engine.evidence.observations[self._observations_written:],
@@ -99,6 +99,9 @@ class Journal:
             "rng": engine.searcher.rng.bit_generator.state,
             "longest_run": engine.ledger.longest_run,
         }
+        if "async_rungs" in (full := persistence.async_part(engine)):  # exec_mode async: its rungs, whole
+            delta.update(full)
+        return delta
 
     def _mark_written(self, engine: Engine) -> None:
         self._configs_written = len(engine.searcher.configs)
@@ -167,3 +170,5 @@ def _apply(document: dict[str, Any], entry: dict[str, Any], trials: dict[Any, in
             raise ValueError(f"bracket {k} after {len(document['brackets'])} brackets")
     for key in ("next_parameter_id", "incumbent", "rng", "longest_run"):
         document[key] = entry[key]
+    if "async_rungs" in entry:
+        document["async_rungs"] = entry["async_rungs"]

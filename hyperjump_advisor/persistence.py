@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .async_schedule import AsyncScheduler
 from .engine import Engine
 from .ledger import Ledger
 from .schedule import Bracket, Slot, SlotStatus, StagePlan
@@ -56,7 +57,7 @@ def _brackets_from(documents: list[dict[str, Any]]) -> list[Bracket]:
 # ---- the whole state -------------------------------------------------------------------------------
 def document(engine: Engine) -> dict[str, Any]:
     s = engine.settings
-    return {
+    doc = {
         "version": VERSION,
         "settings": {key: getattr(s, key) for key in _SCHEDULE_SETTINGS},
         "configs": engine.searcher.configs,
@@ -68,6 +69,13 @@ def document(engine: Engine) -> dict[str, Any]:
         "rng": engine.searcher.rng.bit_generator.state,
         "longest_run": engine.ledger.longest_run,
     }
+    doc.update(async_part(engine))
+    return doc
+
+
+def async_part(engine: Engine) -> dict[str, Any]:
+    """exec_mode async: its rungs, under "async_rungs" (nothing for the synchronous modes: their format is unchanged)."""
+    return {"async_rungs": engine.scheduler.to_dict()} if isinstance(engine.scheduler, AsyncScheduler) else {}
 
 
 def restore(engine: Engine, d: dict[str, Any]) -> None:
@@ -75,7 +83,12 @@ def restore(engine: Engine, d: dict[str, Any]) -> None:
     try:
         brackets = _brackets_from(d["brackets"])
         configs = [dict(c) for c in d["configs"]]
-        ledger = Ledger.from_rows(d["trials"], brackets, int(d["next_parameter_id"]), engine.clock())
+        rungs = None
+        if isinstance(engine.scheduler, AsyncScheduler):
+            rungs = engine.scheduler.load_dict(d["async_rungs"])
+            _check_async_consistent(rungs, len(configs))
+        slot_owners: Any = brackets if rungs is None else [rungs]  # both answer .slot(stage, config_id)
+        ledger = Ledger.from_rows(d["trials"], slot_owners, int(d["next_parameter_id"]), engine.clock())
         ledger.longest_run = {int(b): float(t) for b, t in d.get("longest_run", {}).items()}
         incumbent = None if d["incumbent"] is None else (float(d["incumbent"][0]), int(d["incumbent"][1]))
         observations = [(int(c), int(b), float(v)) for c, b, v in d["observations"]]
@@ -87,7 +100,11 @@ def restore(engine: Engine, d: dict[str, Any]) -> None:
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
         raise StateError(f"the state is corrupt ({type(error).__name__}: {error})") from error
     engine.searcher.rng = rng
-    engine.scheduler.brackets = brackets
+    if isinstance(engine.scheduler, AsyncScheduler):
+        assert rungs is not None
+        engine.scheduler.install(rungs)
+    else:
+        engine.scheduler.brackets = brackets
     engine.searcher.configs = configs
     engine.ledger = ledger
     engine.evidence.restore(observations, incumbent)
@@ -122,6 +139,14 @@ def _check_consistent(engine: Engine, brackets: list[Bracket], n_configs: int, l
             raise StateError(f"observation {(c, budget, loss)!r} is out of range")
     if incumbent is not None and not (0 <= incumbent[1] < n_configs and math.isfinite(incumbent[0])):
         raise StateError(f"incumbent {incumbent!r} is out of range")
+
+
+def _check_async_consistent(rungs: Any, n_configs: int) -> None:
+    for k, rung in enumerate(rungs.slots):
+        if any(not 0 <= c < n_configs for c in rung):
+            raise StateError(f"async rung {k} names a configuration out of the {n_configs} known")
+    if any(not 0 <= c < n_configs for c in rungs.queue):
+        raise StateError("the async queue names an unknown configuration")
 
 
 def check_same_settings(stored: dict[str, Any], engine: Engine, path_hint: str) -> None:

@@ -22,7 +22,7 @@ def test_integral_floats_are_accepted_as_integers():
     ({"R": True}, ["classArgs.R"]),
     ({"eta": 1}, ["classArgs.eta", ">= 2"]),
     ({"optimize_mode": "max"}, ["classArgs.optimize_mode", "maximize", "minimize"]),
-    ({"exec_mode": "async"}, ["classArgs.exec_mode", "serial", "parallelism"]),
+    ({"exec_mode": "asha"}, ["classArgs.exec_mode", "serial", "parallelism", "async"]),
     ({"threshold": -0.1}, ["classArgs.threshold", ">= 0"]),
     ({"threshold": "high"}, ["classArgs.threshold"]),
     ({"p_no_jump": 1.5}, ["classArgs.p_no_jump", "[0, 1]"]),

@@ -122,6 +122,10 @@ register_ours("hyperjump-no-resume", {"pause_resume": False, "opportunistic": Fa
               "HyperJump training every trial from scratch, learning only from final metrics")
 register_ours("hyperjump-hold", {"hold_first_bracket": True},
               "HyperJump with the paper's rule: no second bracket while the first one runs")
+register_ours("hyperjump-async", {"exec_mode": "async"},
+              "HyperJump on ASHA's asynchronous rungs: promotions past rungs and rung stops decided by rEAR")
+register_ours("asha", {"exec_mode": "async", "threshold": 0},
+              "this project's async mode with jumps off: ASHA with HyperJump's searcher (EI warm start, resume)")
 register_ours("hyperjump-rank1", {"rank_one_order": True},
               "HyperJump ordering a stage with the rank-one covariance update of pretend evaluations")
 
