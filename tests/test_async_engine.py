@@ -10,8 +10,10 @@ from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end
 from hyperjump_advisor.keys import RESUME_KEY
 from hyperjump_advisor.persistence import STATE_FILE
 from hyperjump_advisor.replay import advisors
-from hyperjump_advisor.replay.simulator import Faults, SimConfig, Simulator
-from hyperjump_advisor.replay.tables import load_generic, resolve_R_eta, write_generic
+from hyperjump_advisor.replay.faults import Faults
+from hyperjump_advisor.replay.simulator import SimConfig, Simulator
+from hyperjump_advisor.replay.table_csv import load_generic, write_generic
+from hyperjump_advisor.replay.tables import resolve_R_eta
 from hyperjump_advisor.settings import ClassArgsError, parse_class_args
 
 SPACE = {"x": {"_type": "uniform", "_value": [0.0, 1.0]}, "y": {"_type": "choice", "_value": ["a", "b"]}}
