@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 from . import stall_guard
 from .async_schedule import AsyncScheduler, build_async_scheduler
 from .evidence import Evidence
-from .jumping import AuditSink, RiskOptions, RiskPolicy, min_observations
+from .jumping import AuditSink, RiskOptions, RiskPolicy, min_jump_observations, min_observations
 from .keys import BUDGET_KEY, CONFIG_KEY, RESUME_KEY
 from .ledger import Ledger, Trial
 from .files import plain
@@ -59,6 +59,7 @@ class Engine:
                                        new_configs=self._new_bracket,
                                        hold_first_bracket=settings.jumping and settings.hold_first_bracket,
                                        on_event=self._audit)
+            self.searcher.attach(self.scheduler)  # the searcher reads which configuration ran at which budget
         self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}
         self.credit = 0
         self.failures = FailureStreak(settings.max_consecutive_failures)
@@ -75,15 +76,17 @@ class Engine:
         if s.jumping:
             options = RiskOptions(eta=s.eta, R=s.R, threshold=s.threshold, best_loss=s.best_loss,
                                   order_by_risk=s.order_by_risk, rank_one_order=s.rank_one_order,
-                                  noise_std=s.noise_std)
+                                  noise_std=s.noise_std, min_stage_observations=min_jump_observations(space.n_params))
             self.scheduler.policy = RiskPolicy(options, model, self.searcher.encodings,
-                                               lambda: self.evidence.incumbent_loss, self._audit)
+                                               lambda: self.evidence.incumbent_loss, self._audit,
+                                               lambda b: len({c for c, at, _ in self.evidence.observations if at >= b}))
 
     def _new_bracket(self, bracket: Bracket, n: int) -> list[int]:
         if self.settings.jumping:
             bracket.no_jump = bool(self.searcher.rng.random() < self.settings.p_no_jump)
         assert self.evidence.model is not None, "the model is installed with the search space"
-        ids, n_random = self.searcher.propose(n, self.evidence.model, self.evidence.incumbent_loss)
+        ids, n_random = self.searcher.propose(n, self.evidence.model, self.evidence.incumbent_loss,
+                                              bracket.plan[0].budget)
         _logger.info("bracket %d (iteration %d, s=%d): %d new configurations at budget %d (%d by EI, %d random)",
                      bracket.bracket_id, bracket.iteration, bracket.s, len(ids), bracket.plan[0].budget,
                      len(ids) - n_random, n_random)

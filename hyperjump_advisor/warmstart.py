@@ -47,3 +47,42 @@ def top_distinct(scores: np.ndarray, keys: list, k: int, taken: set) -> list[int
         taken.add(keys[i])
         picked.append(int(i))
     return picked
+
+
+FANTASY_JITTER = 1e-6  # relative noise of a fantasised observation (keeps the conditioning well posed)
+
+
+def believer_batch(mean: np.ndarray, cov: np.ndarray, n_candidates: int, k: int, best: float) -> list[int]:
+    """k candidates picked greedily by EI under the kriging believer (minimisation).
+
+    ``mean`` (m,) and ``cov`` (m, m) are the joint posterior of m points at the target budget: the first
+    ``n_candidates`` are candidates, the rest pending evaluations. Pending points, then each pick, are
+    fantasised as observed at their mean: the covariance is conditioned on them (their neighbours' std
+    shrinks) and the EI target becomes min(best, fantasised means). Returns candidate indices in pick order.
+    """
+    mean = np.asarray(mean, dtype=float)
+    cov = np.array(cov, dtype=float)
+    m = len(mean)
+    jitter = FANTASY_JITTER * max(float(np.max(np.diag(cov))) if m else 1.0, 1e-12)
+    if m > n_candidates:
+        c, p = slice(0, n_candidates), slice(n_candidates, m)
+        pp = cov[p, p] + jitter * np.eye(m - n_candidates)
+        try:
+            solved = np.linalg.solve(pp, cov[p, c])
+        except np.linalg.LinAlgError:
+            solved = np.linalg.lstsq(pp, cov[p, c], rcond=None)[0]
+        best = min(best, float(np.min(mean[p])))
+        cov = cov[c, c] - cov[c, p] @ solved
+        mean = mean[c]
+    picked: list[int] = []
+    free = np.ones(n_candidates, dtype=bool)
+    for _ in range(min(k, n_candidates)):
+        std = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        ei = np.where(free, expected_improvement(mean, std, best), -np.inf)
+        j = int(np.argmax(ei))
+        picked.append(j)
+        free[j] = False
+        best = min(best, float(mean[j]))
+        column = cov[:, j].copy()
+        cov -= np.outer(column, column) / (column[j] + jitter)
+    return picked

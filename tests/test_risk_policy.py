@@ -278,3 +278,29 @@ def test_rank_one_order_conditions_on_the_joint_posterior():
     cross_cov[0][:, tested] = 0.0
     index = risk.next_config_to_test(beliefs, KEEP_SIZES, ETA, 0.01, 1.0, None, cross_cov=cross_cov)
     assert chosen is slots[index] and chosen.config_id == 103
+
+
+# ------------------------------------------------------------------------------------------------ jump guard
+def test_jump_guard_needs_enough_observations_at_the_stage_budget_or_above():
+    """The obvious jump of test_jumps_over_certainly_worse_configs... waits until the guard is met."""
+    final = {c: 0.9 for c in IDS}
+    final[100] = 0.1
+    posterior = FakePosterior(final, {c: 1e-4 for c in IDS})
+    losses = {100: 0.1, 101: 0.9, 102: 0.9}
+    counted = {"n": 0}
+    opts = RiskOptions(eta=ETA, R=R, threshold=0.1, best_loss=0.0, min_stage_observations=5)
+    policy = RiskPolicy(opts, posterior, encode, lambda: None, None, lambda budget: counted["n"])
+    assert policy.decide_jump(make_bracket(losses)) is None            # 3 of this stage, none elsewhere
+    counted["n"] = 4
+    assert policy.decide_jump(make_bracket(losses)) is None            # 4 anywhere at budget >= 1
+    counted["n"] = 5
+    assert policy.decide_jump(make_bracket(losses)) is not None
+    unguarded = RiskPolicy(RiskOptions(eta=ETA, R=R, threshold=0.1, best_loss=0.0), posterior, encode,
+                           lambda: None)
+    assert unguarded.decide_jump(make_bracket(losses)) is not None
+
+
+def test_jump_guard_rule_is_the_models_own_minimum_and_off_by_default():
+    from hyperjump_advisor.jumping import min_jump_observations, min_observations
+    assert min_jump_observations(6, factor=1) == min_observations(6) == 8
+    assert min_jump_observations(6) == 0

@@ -126,8 +126,46 @@ register_ours("hyperjump-async", {"exec_mode": "async"},
               "HyperJump on ASHA's asynchronous rungs: promotions past rungs and rung stops decided by rEAR")
 register_ours("asha", {"exec_mode": "async", "threshold": 0},
               "this project's async mode with jumps off: ASHA with HyperJump's searcher (EI warm start, resume)")
+register_ours("hyperjump-main", {}, "HyperJump as on main before the searcher changes (ablation baseline)",
+              factory=lambda: _searcher_variant(no_repeat=False, pending_aware=False, guard=False))
+register_ours("hyperjump-guard", {}, "HyperJump with the jump guard (d + 2 observations at a stage's budget)",
+              factory=lambda: _searcher_variant(guard=True))
+register_ours("hyperjump-believer", {}, "HyperJump with pending-aware (kriging-believer) EI",
+              factory=lambda: _searcher_variant(pending_aware=True))
+register_ours("hyperjump-believer-guard", {}, "HyperJump with pending-aware EI and the jump guard",
+              factory=lambda: _searcher_variant(pending_aware=True, guard=True))
+register_ours("hyperjump-anytime", {}, "hyperjump-believer-guard plus one early full-budget run of the best guess",
+              factory=lambda: _searcher_variant(pending_aware=True, guard=True, anytime=True))
 register_ours("hyperjump-rank1", {"rank_one_order": True},
               "HyperJump ordering a stage with the rank-one covariance update of pretend evaluations")
+
+
+def _searcher_variant(no_repeat: bool = True, pending_aware: bool = False, guard: bool = False,
+                      anytime: bool = False):
+    """HyperJump with the searcher's options and the jump guard set per ablation (classArgs stay the defaults)."""
+    import dataclasses
+    from ..jumping import RiskPolicy, min_jump_observations
+    from ..searcher import SearchOptions
+    base: Any = _our_factory()
+
+    class Variant(base):  # type: ignore[misc,valid-type]  # a subclass of a class chosen at run time
+        def _reset_state(self):
+            super()._reset_state()
+            engine = self.engine
+            engine.searcher.options = SearchOptions(no_repeat=no_repeat, pending_aware=pending_aware)
+            if anytime:
+                from .anytime_probe import install
+                install(engine)
+            original = engine.set_search_space
+
+            def set_search_space(space):
+                original(space)
+                policy = engine.scheduler.policy
+                if isinstance(policy, RiskPolicy):
+                    needed = min_jump_observations(space.n_params, factor=1) if guard else 0
+                    policy.options = dataclasses.replace(policy.options, min_stage_observations=needed)
+            engine.set_search_space = set_search_space
+    return Variant
 
 
 # ---- NNI's advisors ----------------------------------------------------------------------------------
