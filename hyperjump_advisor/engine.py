@@ -131,7 +131,8 @@ class Engine:
         trial, newly_known = self.ledger.claim_by_metric(parameter_id, job)
         if trial is None:
             return
-        if newly_known and trial.killed_by_us and not trial.ended and job is not None:
+        if newly_known and trial.killed_by_us and not trial.ended and job is not None \
+                and job not in self.ledger.ended_jobs:
             self._send_kill(job)  # dropped by a jump before we knew its job
         if kind == "PERIODICAL":
             self._on_intermediate(trial, value, budget, raw)
@@ -203,7 +204,7 @@ class Engine:
         now = self.clock()
         unresolved = self.ledger.unresolved()
         overdue = stall_guard.overdue_finals(unresolved, now)
-        lost = stall_guard.lost(unresolved, self.ledger.longest_run, now)
+        lost = stall_guard.lost(unresolved, self.ledger.longest_run, now, self.ledger.ended_jobs)
         for trial in overdue:
             trial.awaiting_final = False
             _logger.warning("parameter %d (config %d, budget %d) succeeded but its final metric never came "
@@ -253,8 +254,9 @@ class Engine:
                 continue
             trial.killed_by_us = True
             self._write_trial_row(trial, None)
-            if trial.trial_job_id is not None:  # else: killed when its first metric names the job
-                self._send_kill(trial.trial_job_id)
+            job = trial.trial_job_id
+            if job is not None and job not in self.ledger.ended_jobs:  # else: killed when a metric names it
+                self._send_kill(job)
 
     def _write_trial_row(self, trial: Trial, metric: Optional[float]) -> None:
         slot = trial.slot

@@ -63,6 +63,7 @@ class Ledger:
         self._open: set[int] = set()               # parameter ids that may still be unresolved
         self.changed: set[int] = set()             # parameter ids whose row changed since the last save
         self.foreign_jobs: set[str] = set()        # jobs whose metrics named a parameter id that is not ours
+        self.ended_jobs: set[str] = set()          # jobs whose TrialEnd arrived: never to be killed
 
     def _watch(self, trial: Trial) -> None:
         object.__setattr__(trial, "_changed", self.changed)
@@ -113,6 +114,7 @@ class Ledger:
 
     def trial_of_end(self, job: str, named_parameter_id: Optional[int]) -> Optional[Trial]:
         """The trial a TrialEnd closes; None when it matches nothing or ended already."""
+        self.ended_jobs.add(job)
         parameter_id = self.job_to_parameter.get(job)
         if parameter_id is None:
             if job in self.foreign_jobs:

@@ -8,7 +8,7 @@ when the experiment stopped and was not re-run. Both rules wait first, because a
 slow job is far more common than a lost one:
 
 - an ended trial awaiting its FINAL is failed after ``FINAL_GRACE_SECONDS``;
-- a trial no job has spoken for is failed once it has been out for ``LOST_FACTOR`` times the
+- a trial no live job has spoken for (none did, or the one that did ended on another parameter) is failed once it has been out for ``LOST_FACTOR`` times the
   longest run seen at its budget (at least ``MIN_LOST_SECONDS``); before any run at its budget has
   ended, the longest run at a smaller budget scaled up by the ratio of the budgets stands in (runs
   cost about their budget); before any run at all, it waits.
@@ -31,11 +31,14 @@ def overdue_finals(trials: Iterable[Trial], now: float) -> list[Trial]:
             and now - t.ended_at >= FINAL_GRACE_SECONDS]
 
 
-def lost(trials: Iterable[Trial], longest_run: dict[int, float], now: float) -> list[Trial]:
+def lost(trials: Iterable[Trial], longest_run: dict[int, float], now: float,
+         ended_jobs: frozenset[str] | set[str] = frozenset()) -> list[Trial]:
+    """Trials no live job runs: none ever spoke for them, or the one that did ended on another parameter."""
     out = []
     for t in trials:
         expected = expected_run(t.slot.budget, longest_run)
-        if t.ended or t.trial_job_id is not None or expected is None:
+        jobless = t.trial_job_id is None or t.trial_job_id in ended_jobs
+        if t.ended or not jobless or expected is None:
             continue
         if now - t.issued_at >= max(MIN_LOST_SECONDS, LOST_FACTOR * expected):
             out.append(t)

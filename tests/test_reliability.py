@@ -229,3 +229,26 @@ def test_a_parameter_no_job_runs_at_a_budget_nobody_finished_yet_is_resolved_fro
     now[0] += stall_guard.LOST_FACTOR * 3 * 90 + 1
     advisor.process_command(C.Ping, "")
     assert lost.slot.status.value == "FAILED", "resolved with the budget-1 runs scaled to budget 3"
+
+
+def test_a_job_that_ended_is_never_killed_and_a_parameter_it_left_behind_is_resolved():
+    """Job J reported parameter a, then parameter b (NNI mixed it up), and ended: a has no live job."""
+    from hyperjump_advisor import stall_guard
+
+    advisor = build_offline(HyperJump, R=9, eta=3, seed=0, exec_mode="serial", threshold=0)
+    now = [1000.0]
+    advisor.engine.clock = lambda: now[0]
+    advisor.process_command(C.Initialize, SPACE)
+    advisor.process_command(C.RequestTrialJobs, 9)
+    a, b = new_trials(advisor)[:2]
+    advisor.process_command(C.ReportMetricData, metric_message(a["parameter_id"], "J", 0.3, kind="PERIODICAL"))
+    report(advisor, b, 0.5, job="J")
+    for t in new_trials(advisor)[2:9]:
+        now[0] += 10
+        report(advisor, t, 0.4)
+    trial_a = advisor.engine.ledger.trials[a["parameter_id"]]
+    assert trial_a.trial_job_id == "J" and trial_a.slot.status.value == "RUNNING"
+    now[0] += stall_guard.MIN_LOST_SECONDS + stall_guard.LOST_FACTOR * 80
+    advisor.process_command(C.Ping, "")
+    assert trial_a.slot.status.value == "FAILED", "the job that spoke for it ended on another parameter"
+    assert not [s for s in advisor.sent if s.name == "KillTrialJob"], "no kill for a job that ended"
