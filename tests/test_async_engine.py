@@ -16,6 +16,8 @@ from hyperjump_advisor.replay.table_csv import load_generic, write_generic
 from hyperjump_advisor.replay.tables import resolve_R_eta
 from hyperjump_advisor.settings import ClassArgsError, parse_class_args
 
+pytestmark = pytest.mark.slow  # subprocesses, replays or example trials: left out of make test-fast
+
 SPACE = {"x": {"_type": "uniform", "_value": [0.0, 1.0]}, "y": {"_type": "choice", "_value": ["a", "b"]}}
 ARGS = {"R": 9, "eta": 3, "seed": 0, "exec_mode": "async", "threshold": 0.1}
 

@@ -17,6 +17,8 @@ from hyperjump_advisor.replay.simulator import SimConfig
 from hyperjump_advisor.replay.table_csv import load_generic, write_generic
 from hyperjump_advisor.replay.tables import resolve_R_eta
 
+pytestmark = pytest.mark.slow  # subprocesses, replays or example trials: left out of make test-fast
+
 LEVELS = [1, 3, 9, 27]                   # eta 3, R = 27
 A, B, C = [1, 2, 3, 4], [0.1, 0.2, 0.3], ["x", "y"]
 WORKERS = 3

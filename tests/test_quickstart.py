@@ -9,6 +9,8 @@ import pytest
 
 from hyperjump_advisor.schedule import iteration_plan
 
+pytestmark = pytest.mark.slow  # subprocesses, replays or example trials: left out of make test-fast
+
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
 PARAMS = {"alpha": 1e-4, "eta0": 0.01, "HYPERJUMP_CONFIG_KEY": "c7-quickstart", "HYPERJUMP_RESUME_FROM": 0}
 

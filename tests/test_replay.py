@@ -21,6 +21,8 @@ from hyperjump_advisor.replay.table_csv import load_generic, write_generic
 from hyperjump_advisor.replay.tables import BudgetMap, TableError, auto_time_limit, resolve_R_eta
 from hyperjump_advisor.schedule import iteration_plan
 
+pytestmark = pytest.mark.slow  # subprocesses, replays or example trials: left out of make test-fast
+
 LEVELS = [1, 2, 4, 8]          # eta 2 -> R = 8
 XS, YS = [0, 1, 2, 3, 4, 5], ["a", "b"]
 

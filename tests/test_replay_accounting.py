@@ -29,6 +29,8 @@ from hyperjump_advisor.replay.table_csv import load_generic, write_generic
 from hyperjump_advisor.replay.tables import LIST_KEY, BudgetMap, TableError, resolve_R_eta
 from hyperjump_advisor.replay.trial_cost import resume_floor, trial_timing
 
+pytestmark = pytest.mark.slow  # subprocesses, replays or example trials: left out of make test-fast
+
 REPO = Path(__file__).resolve().parents[1]
 
 

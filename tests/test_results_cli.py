@@ -14,6 +14,8 @@ from hyperjump_advisor import records, results
 from hyperjump_advisor.results import report
 from hyperjump_advisor.results import main
 
+pytestmark = pytest.mark.slow  # subprocesses, replays or example trials: left out of make test-fast
+
 T0 = 1_700_000_000.0
 HEADER = {"event": "header", "time": T0, "class_args": {"R": 9, "eta": 3, "optimize_mode": "maximize"},
           "R": 9, "eta": 3, "plan": [[[9, 1], [3, 3], [1, 9]], [[5, 3], [1, 9]], [[3, 9]]]}

@@ -20,6 +20,8 @@ sys.path.insert(0, str(EXAMPLE_DIR))
 import data  # noqa: E402
 import mnist  # noqa: E402
 
+pytestmark = pytest.mark.slow  # subprocesses, replays or example trials: left out of make test-fast
+
 
 def trial_params(key="c17-3fa2b91c", budget=9, resume=0, **hp):
     params = {"hidden_size": 32, "learning_rate_init": 0.01, "alpha": 1e-4, "batch_size": 128, **hp,
