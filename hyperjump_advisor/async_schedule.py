@@ -230,10 +230,7 @@ class AsyncScheduler:
         """Record a result (None or non-finite: failed). Returns running slots the risk dropped (to kill)."""
         if slot.finished:
             return []
-        if loss is None or not math.isfinite(loss):
-            slot.status, slot.loss = SlotStatus.FAILED, None
-        else:
-            slot.status, slot.loss = SlotStatus.DONE, float(loss)
+        slot.record(loss)
         self.rungs.results[slot.stage].append(slot.config_id)
         return self._stop_rungs()
 

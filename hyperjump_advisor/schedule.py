@@ -69,6 +69,13 @@ class Slot:
     def finished(self) -> bool:
         return self.status in (SlotStatus.DONE, SlotStatus.FAILED, SlotStatus.SKIPPED)
 
+    def record(self, loss: Optional[float]) -> None:
+        """The slot's result: DONE with a finite loss, else FAILED (the worst result of its stage)."""
+        if loss is None or not math.isfinite(loss):
+            self.status, self.loss = SlotStatus.FAILED, None
+        else:
+            self.status, self.loss = SlotStatus.DONE, float(loss)
+
 
 def _measured_loss(slot: Slot) -> float:
     """The loss of a DONE slot (DONE always carries one)."""
@@ -249,10 +256,7 @@ class Scheduler:
         """Record a result (None or non-finite: failed). Returns running slots a jump dropped (to kill)."""
         if slot.finished:
             return []
-        if loss is None or not math.isfinite(loss):
-            slot.status, slot.loss = SlotStatus.FAILED, None
-        else:
-            slot.status, slot.loss = SlotStatus.DONE, float(loss)
+        slot.record(loss)
         bracket = self.brackets[slot.bracket_id]
         if bracket.finished or slot.stage != bracket.stage:
             return []  # a late result from a stage a jump already left
