@@ -77,9 +77,9 @@ class HyperJump(MsgDispatcherBase):
         if self.records.folder is None:
             return
         if record.get("event") == "promotion":
-            runs = self.engine.ledger.parameter_ids_by_config()
+            runs = self.engine.ledger.parameter_ids_of
             for key in ("kept", "discarded"):
-                record[f"{key}_parameter_ids"] = {str(c): runs.get(c, []) for c in record[f"{key}_config_ids"]}
+                record[f"{key}_parameter_ids"] = {str(c): runs(c) for c in record[f"{key}_config_ids"]}
         self.records.event(record)
 
     def _audit_header(self) -> None:

@@ -64,6 +64,14 @@ class Ledger:
         self.changed: set[int] = set()             # parameter ids whose row changed since the last save
         self.foreign_jobs: set[str] = set()        # jobs whose metrics named a parameter id that is not ours
         self.ended_jobs: set[str] = set()          # jobs whose TrialEnd arrived: never to be killed
+        self._by_config: dict[int, list[int]] = {}  # config_id -> its parameter ids, in issue order
+
+    def _add(self, trial: Trial) -> None:
+        self.trials[trial.parameter_id] = trial
+        self.parameter_of_slot[slot_key(trial.slot)] = trial.parameter_id
+        self._by_config.setdefault(trial.slot.config_id, []).append(trial.parameter_id)
+        self._open.add(trial.parameter_id)
+        self._watch(trial)
 
     def _watch(self, trial: Trial) -> None:
         object.__setattr__(trial, "_changed", self.changed)
@@ -79,10 +87,7 @@ class Ledger:
         """A new parameter id for a slot about to be sent to NNI."""
         trial = Trial(self.next_parameter_id, slot, issued_at=now)
         self.next_parameter_id += 1
-        self.trials[trial.parameter_id] = trial
-        self.parameter_of_slot[slot_key(slot)] = trial.parameter_id
-        self._open.add(trial.parameter_id)
-        self._watch(trial)
+        self._add(trial)
         return trial
 
     def trial_of_slot(self, slot: Slot) -> Trial:
@@ -158,11 +163,9 @@ class Ledger:
         return None
 
     # ---- views -----------------------------------------------------------------------------------
-    def parameter_ids_by_config(self) -> dict[int, list[int]]:
-        runs: dict[int, list[int]] = {}
-        for parameter_id, trial in self.trials.items():
-            runs.setdefault(trial.slot.config_id, []).append(parameter_id)
-        return runs
+    def parameter_ids_of(self, config_id: int) -> list[int]:
+        """The parameter ids that ran (or run) a configuration, in issue order."""
+        return list(self._by_config.get(config_id, []))
 
     def running(self) -> int:
         return sum(not t.ended for t in self.trials.values())
@@ -192,10 +195,7 @@ class Ledger:
             # a trial that was running is re-run by NNI under a new job: its old job id means nothing now
             trial = Trial(_int(pid), slot, job if ended else None, bool(final_seen), bool(ended),
                           bool(killed), awaiting, issued_at=now, ended_at=now if ended else None)
-            ledger.trials[trial.parameter_id] = trial
-            ledger.parameter_of_slot[slot_key(slot)] = trial.parameter_id
-            ledger._open.add(trial.parameter_id)
-            ledger._watch(trial)
+            ledger._add(trial)
             if ended and job is not None:
                 ledger.job_to_parameter[job] = trial.parameter_id
         ledger.next_parameter_id = int(next_parameter_id)

@@ -17,7 +17,7 @@ Pure: the engine passes the trials and its clock.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import AbstractSet, Iterable, Optional
 
 from .ledger import Trial
 
@@ -32,7 +32,7 @@ def overdue_finals(trials: Iterable[Trial], now: float) -> list[Trial]:
 
 
 def lost(trials: Iterable[Trial], longest_run: dict[int, float], now: float,
-         ended_jobs: frozenset[str] | set[str] = frozenset()) -> list[Trial]:
+         ended_jobs: AbstractSet[str] = frozenset()) -> list[Trial]:
     """Trials no live job runs: none ever spoke for them, or the one that did ended on another parameter."""
     out = []
     for t in trials:
