@@ -10,8 +10,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip "setuptools<82" wheel
 
-$(STAMP): $(PY) setup.cfg pyproject.toml
-	$(PY) -m pip install --quiet -e ".[test,examples]"
+$(STAMP): $(PY) setup.cfg pyproject.toml constraints.txt
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,examples]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -44,7 +44,7 @@ peers: install
 # The standard suite: 4 shared tables x {1, 8, 32} workers x every advisor, 20 seeds (the GP peers 5),
 # the ablation suite, and the cost tables (model, decision, scale). See README, "Benchmarks".
 bench: register peers
-	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	mkdir -p bench-results
 	$(PY) benchmarks/bench_model.py | tee bench-results/model.md
 	$(PY) benchmarks/bench_decision.py | tee bench-results/decision.md
@@ -59,7 +59,7 @@ bench: register peers
 
 # A few minutes: two tables, 5 seeds, HyperJump against the peers that do not fit a GP per decision.
 bench-quick: register peers
-	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	$(PY) benchmarks/run_bench.py --quick --jobs 2 --out bench-results/quick \
 	    --advisors hyperjump hyperband random syne-asha syne-asha-stop syne-hyperband syne-bohb dehb optuna-hyperband
 
