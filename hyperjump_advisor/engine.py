@@ -59,7 +59,7 @@ class Engine:
                                        new_configs=self._new_bracket,
                                        hold_first_bracket=settings.jumping and settings.hold_first_bracket,
                                        on_event=self._audit)
-            self.searcher.attach(self.scheduler)  # the searcher reads which configuration ran at which budget
+        self.searcher.attach(self.scheduler)  # the searcher reads which configuration ran at which budget
         self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}
         self.credit = 0
         self.failures = FailureStreak(settings.max_consecutive_failures)

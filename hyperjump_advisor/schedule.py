@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol
+from typing import Callable, Iterator, Optional, Protocol
 
 _EPSILON = 1e-6  # NNI's, so floor/ceil land on the same integers
 # Brackets a policy may skip whole, in a row, before one is run as plain successive halving.
@@ -206,6 +206,12 @@ class Scheduler:
     @property
     def open_brackets(self) -> list[Bracket]:
         return [b for b in self.brackets if not b.finished]
+
+    def all_slots(self) -> Iterator[Slot]:
+        """Every slot of every bracket (what ran, runs, waits or was dropped)."""
+        for bracket in self.brackets:
+            for stage in bracket.slots:
+                yield from stage
 
     def _may_open_bracket(self) -> bool:
         open_ = self.open_brackets

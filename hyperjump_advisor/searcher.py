@@ -151,18 +151,16 @@ class Searcher:
             return largest
         space = self._space()
         keys: dict[int, Optional[Key]] = {}
-        for bracket in self.scheduler.brackets:
-            for stage in bracket.slots:
-                for slot in stage:
-                    c = slot.config_id
-                    if c not in keys:
-                        keys[c] = self._key_or_none(space, c)
-                    key = keys[c]
-                    if key is None:
-                        continue
-                    value = math.inf if slot.status.value == "FAILED" else float(slot.budget)
-                    if value > largest.get(key, -math.inf):
-                        largest[key] = value
+        for slot in self.scheduler.all_slots():
+            c = slot.config_id
+            if c not in keys:
+                keys[c] = self._key_or_none(space, c)
+            key = keys[c]
+            if key is None:
+                continue
+            value = math.inf if slot.status.value == "FAILED" else float(slot.budget)
+            if value > largest.get(key, -math.inf):
+                largest[key] = value
         return largest
 
     def _key_or_none(self, space: SearchSpace, config_id: int) -> Optional[Key]:
