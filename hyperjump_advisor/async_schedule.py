@@ -6,20 +6,25 @@ and installs HyperJump's :class:`~hyperjump_advisor.jumping.RiskPolicy` as ``pol
 reads only the policy's posterior, encodings, incumbent and options (its sync ``choose`` and
 ``decide_jump`` are not used).
 
-Rungs (one bracket, ASHA's; Li et al., MLSys 2020)
---------------------------------------------------
+Rungs and brackets (asynchronous Hyperband; Li et al., MLSys 2020)
+------------------------------------------------------------------
 Rung k runs at Hyperband's budget ``b_k = floor(r0 eta^k)`` of its most aggressive bracket
-s_max (``bracket_plan(s_max, R, eta)``: for R=81, eta=3 the budgets 1, 3, 9, 27, 81). One bracket,
-not async Hyperband's several: the ASHA paper found the most aggressive bracket best in practice,
-and HyperJump's jumps already give what the less aggressive brackets give Hyperband (a promising
-configuration reaches the large budgets without being judged at every small one).
+s_max (``bracket_plan(s_max, R, eta)``: for R=81, eta=3 the budgets 1, 3, 9, 27, 81). Every
+configuration starts in one of Hyperband's brackets s = 0..s_max, i.e. at rung ``top - s``: the
+bracket whose starts have been charged the least budget so far, each start charged Hyperband's budget
+per configuration of its bracket (``bracket_start_costs``; ties go to s = 0). So every bracket gets
+the same budget, as in Hyperband, and the very first configuration runs at R: the first incumbent
+comes as early as random search's, and configurations whose low-budget results mislead (late
+bloomers) are still judged at larger budgets. The rungs are shared: a configuration started at rung j
+is ranked with every other result of rung j. ``several_brackets=False`` starts every configuration at
+rung 0 (ASHA's one bracket; measured slower, see the README).
 
 ``next_slot`` is ASHA's ``get_job``: from the top rung down, the best configuration of rung k that
 ranks in the top ``floor(n_k / eta)`` of the n_k results rung k has seen (a failed trial counts as
 the worst result) and has not moved on is promoted; when nothing can be promoted a new
-configuration starts at rung 0. New configurations come from the searcher in batches of
+configuration starts. New configurations come from the searcher in batches of
 :data:`NEW_CONFIG_BATCH` (so ``random_fraction`` splits a batch as it splits a bracket), the
-model-chosen ones first.
+model-chosen ones first, never one that has run before.
 
 HyperJump's risk, asynchronously (everything is a loss; rEAR = EAR / l*, l* as in RiskPolicy)
 -----------------------------------------------------------------------------------------
@@ -71,7 +76,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -89,6 +94,28 @@ EventSink = Callable[[dict[str, Any]], None]
 def rung_plan(R: int, eta: int) -> list[StagePlan]:
     """The rungs: Hyperband's most aggressive bracket (n is Hyperband's, nominal here)."""
     return bracket_plan(max_bracket_index(R, eta), R, eta)
+
+
+def bracket_start_costs(R: int, eta: int) -> list[float]:
+    """Bracket s -> the budget Hyperband spends per configuration it starts in bracket s (all its stages)."""
+    costs = []
+    for s in range(max_bracket_index(R, eta) + 1):
+        plan = bracket_plan(s, R, eta)
+        costs.append(sum(st.n * st.budget for st in plan) / max(1, plan[0].n))
+    return costs
+
+
+def least_allocated_bracket(allocated: list[float]) -> int:
+    """The bracket whose starts have been charged the least budget; ties go to the least aggressive one
+    (s = 0, the full budget), so the very first configuration runs at R."""
+    return min(range(len(allocated)), key=lambda s: (allocated[s], s))
+
+
+def _queues(stored: list[Any]) -> list[list[int]]:
+    """The per-rung queues of a stored state; a one-bracket version stored one flat queue (rung 0's)."""
+    if all(not isinstance(q, list) for q in stored):
+        return [[int(c) for c in stored]] if stored else []
+    return [[int(c) for c in q] for q in stored]
 
 
 def rank_key(loss: Optional[float]) -> float:
@@ -121,11 +148,13 @@ class Rungs:
     results: list[list[int]] = field(default_factory=list)       # rung -> configs in the order results came
     moved_on: list[set[int]] = field(default_factory=list)       # rung -> promoted out of it, or dropped there
     no_jump: set[int] = field(default_factory=set)
-    queue: list[int] = field(default_factory=list)               # proposed configurations not started yet
+    queue: list[list[int]] = field(default_factory=list)         # rung -> proposed configurations not started yet
     stop_rear: list[list[float]] = field(default_factory=list)   # rung -> [virtual stage, rEAR its stops spent]
+    allocated: list[float] = field(default_factory=list)         # bracket s -> budget its starts were charged
 
     def __post_init__(self) -> None:
-        for attr, make in (("slots", dict), ("results", list), ("moved_on", set), ("stop_rear", lambda: [0, 0.0])):
+        for attr, make in (("slots", dict), ("results", list), ("moved_on", set), ("stop_rear", lambda: [0, 0.0]),
+                           ("allocated", float), ("queue", list)):
             rows = getattr(self, attr)
             while len(rows) < len(self.plan):
                 rows.append(make())
@@ -154,8 +183,9 @@ class Rungs:
                 "slots": [[[x.config_id, x.status.value, x.loss] for x in rung.values()] for rung in self.slots],
                 "results": [list(r) for r in self.results],
                 "moved_on": [sorted(m) for m in self.moved_on],
-                "no_jump": sorted(self.no_jump), "queue": list(self.queue),
-                "stop_rear": [[int(v), float(r)] for v, r in self.stop_rear]}
+                "no_jump": sorted(self.no_jump), "queue": [list(q) for q in self.queue],
+                "stop_rear": [[int(v), float(r)] for v, r in self.stop_rear],
+                "allocated": [float(a) for a in self.allocated]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Rungs":
@@ -165,13 +195,15 @@ class Rungs:
                  for k, rung in enumerate(d["slots"])]
         rungs = cls(plan, slots, [[int(c) for c in r] for r in d["results"]],
                     [set(int(c) for c in m) for m in d["moved_on"]], set(int(c) for c in d["no_jump"]),
-                    [int(c) for c in d["queue"]], [[int(v), float(r)] for v, r in d["stop_rear"]])
+                    _queues(d["queue"]), [[int(v), float(r)] for v, r in d["stop_rear"]],
+                    [float(a) for a in d.get("allocated", [])])   # absent in states of one-bracket versions
         rungs.check()
         return rungs
 
     def check(self) -> None:
         """What a corrupt state could hold that parses (ValueError)."""
-        if not (len(self.slots) == len(self.results) == len(self.moved_on) == len(self.stop_rear) == len(self.plan)):
+        if not (len(self.slots) == len(self.results) == len(self.moved_on) == len(self.stop_rear)
+                == len(self.allocated) == len(self.queue) == len(self.plan)):
             raise ValueError("the rungs do not match the plan")
         for k, rung in enumerate(self.slots):
             for x in rung.values():
@@ -182,27 +214,39 @@ class Rungs:
             done = {c for c, x in rung.items() if x.status in (SlotStatus.DONE, SlotStatus.FAILED)}
             if set(self.results[k]) != done or len(self.results[k]) != len(done):
                 raise ValueError(f"rung {k}'s results do not match its slots")
+        if not all(math.isfinite(a) and a >= 0 for a in self.allocated):
+            raise ValueError("a bracket's allocated budget is not a finite number >= 0")
 
 
 # ---- the scheduler ----------------------------------------------------------------------------------------
 class AsyncScheduler:
-    """ASHA with HyperJump's risk (module docstring). ``new_configs(n)`` returns n new config ids;
+    """ASHA with HyperJump's risk (module docstring). ``new_configs(n, budget)`` returns n new config ids to
+    start at ``budget`` (none that ran at that budget or above);
     ``draw_no_jump()`` says whether a new configuration runs plain ASHA (probability p_no_jump)."""
 
-    def __init__(self, R: int, eta: int, new_configs: Callable[[int], list[int]],
-                 draw_no_jump: Callable[[], bool] = lambda: False, on_event: Optional[EventSink] = None):
+    def __init__(self, R: int, eta: int, new_configs: Callable[[int, int], list[int]],
+                 draw_no_jump: Callable[[], bool] = lambda: False, on_event: Optional[EventSink] = None,
+                 several_brackets: bool = True):
         self.R, self.eta = R, eta
         self.new_configs = new_configs
         self.draw_no_jump = draw_no_jump
         self.on_event: EventSink = on_event or (lambda record: None)
         self.rungs = Rungs(rung_plan(R, eta))
         self.iteration_plans = [self.rungs.plan]   # what the engine reads for the schedule's budgets
+        self.several_brackets = several_brackets   # False: every configuration starts at rung 0 (ASHA's one bracket)
+        self.start_costs = bracket_start_costs(R, eta)
+        self.explain_jumps = True                  # rule 1 only for configurations the model explains (EXPLAIN_Z)
         self.policy: Any = None                     # the engine installs a RiskPolicy when jumping is on
 
     @property
     def brackets(self) -> list:
         """The synchronous schedule's brackets: none here (the state is ``rungs``)."""
         return []
+
+    def all_slots(self) -> Iterator[Slot]:
+        """Every slot of every rung (what ran, runs or was dropped)."""
+        for rung in self.rungs.slots:
+            yield from rung.values()
 
     # ---- the two events ----------------------------------------------------------------------------
     def next_slot(self) -> Optional[Slot]:
@@ -219,12 +263,24 @@ class AsyncScheduler:
                                "from_budget": r.plan[k].budget, "to_budget": r.plan[target].budget,
                                "kept_config_ids": [c], "discarded_config_ids": []})
                 return r.add(target, c)
-        if not r.queue:
-            ids = list(self.new_configs(NEW_CONFIG_BATCH))
+        j = self._start_rung()
+        if not r.queue[j]:
+            ids = list(self.new_configs(NEW_CONFIG_BATCH, r.plan[j].budget))
             flags = [bool(self.draw_no_jump()) for _ in ids]
             r.no_jump.update(c for c, flag in zip(ids, flags) if flag)
-            r.queue = ids[::-1]      # the searcher lists random ones first: model-chosen ones start first
-        return r.add(0, r.queue.pop(0))
+            r.queue[j] = ids[::-1]   # the searcher lists random ones first: model-chosen ones start first
+        return r.add(j, r.queue[j].pop(0))
+
+    def _start_rung(self) -> int:
+        """Async Hyperband's brackets: the bracket charged the least budget so far starts the configuration,
+        at its first budget (bracket s starts at rung top - s); each start is charged Hyperband's budget per
+        configuration of that bracket, so in the long run every bracket gets the same budget, as in Hyperband."""
+        r = self.rungs
+        if not self.several_brackets:
+            return 0
+        s = least_allocated_bracket(r.allocated)
+        r.allocated[s] += self.start_costs[s]
+        return r.top - s
 
     def finish(self, slot: Slot, loss: Optional[float]) -> list[Slot]:
         """Record a result (None or non-finite: failed). Returns running slots the risk dropped (to kill)."""
@@ -287,6 +343,8 @@ class AsyncScheduler:
         r = self.rungs
         if k + 1 >= r.top or c in r.no_jump or not self._risk_ready():
             return k + 1
+        if self.explain_jumps and not self._explained(c):
+            return k + 1                            # the model does not explain c's own result: no jump
         threshold, scale = self.policy.options.threshold, self._scale()
         target, accumulated, rears = k + 1, 0.0, []
         for j in range(k + 1, r.top):               # skipping rung j sends c to rung j + 1
@@ -364,9 +422,9 @@ class AsyncScheduler:
 
 def build_async_scheduler(settings: Any, searcher: Any, evidence: Any, on_event: EventSink) -> AsyncScheduler:
     """The engine's async scheduler: new configurations from ``searcher.propose`` with the evidence's model."""
-    def new_configs(n: int) -> list[int]:
+    def new_configs(n: int, budget: int) -> list[int]:
         assert evidence.model is not None, "the model is installed with the search space"
-        ids, _ = searcher.propose(n, evidence.model, evidence.incumbent_loss)
+        ids, _ = searcher.propose(n, evidence.model, evidence.incumbent_loss, budget)
         return ids
 
     def draw_no_jump() -> bool:

@@ -145,7 +145,7 @@ def _check_async_consistent(rungs: Any, n_configs: int) -> None:
     for k, rung in enumerate(rungs.slots):
         if any(not 0 <= c < n_configs for c in rung):
             raise StateError(f"async rung {k} names a configuration out of the {n_configs} known")
-    if any(not 0 <= c < n_configs for c in rungs.queue):
+    if any(not 0 <= c < n_configs for queue in rungs.queue for c in queue):
         raise StateError("the async queue names an unknown configuration")
 
 

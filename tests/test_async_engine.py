@@ -58,16 +58,17 @@ def test_never_more_trials_than_requested():
 def test_a_promoted_configuration_resumes_from_its_largest_completed_budget():
     advisor = started(threshold=0)
     advisor.process_command(C.RequestTrialJobs, 1)
-    k = 0
-    while True:
+    completed, promotions = {}, 0
+    for k in range(40):
         trial = new_trials(advisor)[-1]
-        if trial["parameters"]["TRIAL_BUDGET"] > 1:
-            break
-        assert trial["parameters"][RESUME_KEY] == 0
+        params = trial["parameters"]
+        config = json.dumps({n: params[n] for n in SPACE}, sort_keys=True)
+        assert params[RESUME_KEY] == completed.get(config, 0)
+        promotions += config in completed
         finish(advisor, trial, f"j{k}")
+        completed[config] = params["TRIAL_BUDGET"]
         advisor.process_command(C.RequestTrialJobs, 1)
-        k += 1
-    assert trial["parameters"]["TRIAL_BUDGET"] == 3 and trial["parameters"][RESUME_KEY] == 1
+    assert promotions > 0
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ def counting_searcher():
     """New ids in ascending start order (the scheduler starts a batch from its end: model-chosen first)."""
     counter = {"next": 0}
 
-    def new_configs(n):
+    def new_configs(n, budget=None):
         start = counter["next"]
         counter["next"] += n
         return list(range(start + n - 1, start - 1, -1))
@@ -65,7 +65,7 @@ ASHA_R9_ETA3 = [(0, 1), (1, 1), (2, 1), (1, 3), (3, 1), (3, 3), (4, 1), (5, 1), 
 
 
 def test_serial_asha_matches_the_hand_computed_promotions():
-    sched = AsyncScheduler(9, 3, counting_searcher())
+    sched = AsyncScheduler(9, 3, counting_searcher(), several_brackets=False)
     dispatched = []
     for _ in ASHA_R9_ETA3:
         slot = sched.next_slot()
@@ -76,7 +76,7 @@ def test_serial_asha_matches_the_hand_computed_promotions():
 
 def test_parallel_asha_promotes_as_soon_as_a_result_ranks():
     """Four workers: nothing is promotable until three results are in, then the best moves at once."""
-    sched = AsyncScheduler(9, 3, counting_searcher())
+    sched = AsyncScheduler(9, 3, counting_searcher(), several_brackets=False)
     running = [sched.next_slot() for _ in range(4)]
     assert [(x.config_id, x.budget) for x in running] == [(0, 1), (1, 1), (2, 1), (3, 1)]
     for x in running[:2]:
@@ -88,7 +88,7 @@ def test_parallel_asha_promotes_as_soon_as_a_result_ranks():
 
 
 def test_failed_results_count_as_the_worst_and_a_late_metric_revises_once():
-    sched = AsyncScheduler(9, 3, counting_searcher())
+    sched = AsyncScheduler(9, 3, counting_searcher(), several_brackets=False)
     slots = [sched.next_slot() for _ in range(3)]
     sched.finish(slots[0], None)
     sched.finish(slots[1], math.nan)
@@ -105,13 +105,30 @@ def test_failed_results_count_as_the_worst_and_a_late_metric_revises_once():
 def test_new_configurations_come_in_batches_from_the_searcher():
     calls = []
 
-    def searcher(n):
-        calls.append(n)
+    def searcher(n, budget):
+        calls.append((n, budget))
         return list(range(100 * len(calls), 100 * len(calls) + n))
     sched = AsyncScheduler(1, 3, searcher)                        # R < eta: every trial is new, at R
     ids = [sched.next_slot().config_id for _ in range(NEW_CONFIG_BATCH + 1)]
-    assert calls == [NEW_CONFIG_BATCH, NEW_CONFIG_BATCH]
+    assert calls == [(NEW_CONFIG_BATCH, 1), (NEW_CONFIG_BATCH, 1)]
     assert ids[0] == 100 + NEW_CONFIG_BATCH - 1 and len(set(ids)) == len(ids)
+
+
+def test_each_start_rung_has_its_own_batch_proposed_for_its_budget():
+    calls = []
+
+    def searcher(n, budget):
+        calls.append(budget)
+        return list(range(100 * len(calls), 100 * len(calls) + n))
+    sched = AsyncScheduler(9, 3, searcher)                        # rungs 1, 3, 9
+    starts = [sched.next_slot() for _ in range(3)]
+    assert [x.budget for x in starts] == [9, 3, 1] and calls == [9, 3, 1]
+    assert all(x.config_id == 100 * (k + 1) + NEW_CONFIG_BATCH - 1 for k, x in enumerate(starts))
+    assert [len(q) for q in sched.rungs.queue] == [NEW_CONFIG_BATCH - 1] * 3
+    restored = AsyncScheduler(9, 3, searcher).load_dict(sched.to_dict())
+    assert restored.queue == sched.rungs.queue
+    old = dict(sched.to_dict(), queue=[7, 8])                     # a one-bracket version's flat queue: rung 0's
+    assert AsyncScheduler(9, 3, searcher).load_dict(old).queue == [[7, 8], [], []]
 
 
 # ---- the rEAR rules with a fake posterior ----------------------------------------------------------------------
@@ -139,7 +156,7 @@ class FakePolicy:
 
 
 def scheduler_with(policy, R=27, no_jump=False):
-    sched = AsyncScheduler(R, 3, counting_searcher(), draw_no_jump=lambda: no_jump)
+    sched = AsyncScheduler(R, 3, counting_searcher(), draw_no_jump=lambda: no_jump, several_brackets=False)
     sched.policy = policy
     return sched
 
@@ -157,13 +174,24 @@ def test_a_sure_winner_jumps_past_rungs_and_a_doubtful_one_does_not():
     mean[0] = 0.05
     policy = FakePolicy(mean, {c: 0.01 for c in range(20)})
     sched = scheduler_with(policy)
-    fill_rung0(sched, [0.1, 0.6, 0.7])
+    fill_rung0(sched, [0.05, 0.6, 0.7])
     promoted = sched.next_slot()
     assert (promoted.config_id, promoted.stage, promoted.budget) == (0, 3, 27)
     # the same with a vague belief (std 1): it only moves one rung (ASHA)
     sched = scheduler_with(FakePolicy(mean, {c: 1.0 for c in range(20)}))
-    fill_rung0(sched, [0.1, 0.6, 0.7])
+    fill_rung0(sched, [0.05, 0.6, 0.7])
     assert sched.next_slot().stage == 1
+
+
+def test_no_jump_for_a_configuration_whose_own_result_the_model_does_not_explain():
+    # config 0 is believed at 0.05 +- 0.01 but measured 0.1 at rung 0 (5 std away): ASHA's one rung, unless told
+    mean = {c: 0.5 + 0.01 * c for c in range(20)}
+    mean[0] = 0.05
+    for explain, stage in ((True, 1), (False, 3)):
+        sched = scheduler_with(FakePolicy(mean, {c: 0.01 for c in range(20)}))
+        sched.explain_jumps = explain
+        fill_rung0(sched, [0.1, 0.6, 0.7])
+        assert sched.next_slot().stage == stage
 
 
 @pytest.mark.parametrize("change", ["threshold0", "not_ready", "no_jump"])
@@ -201,17 +229,17 @@ def test_a_last_promotion_whose_candidates_cannot_beat_the_incumbent_stops():
 
 def test_rungs_round_trip_through_json():
     import json
-    sched = AsyncScheduler(9, 3, counting_searcher(), draw_no_jump=lambda: True)
+    sched = AsyncScheduler(9, 3, counting_searcher(), draw_no_jump=lambda: True, several_brackets=False)
     for slot_loss in [0.3, None, 0.2, 0.5]:
         sched.finish(sched.next_slot(), slot_loss)
     sched.next_slot()                                             # one running
     d = json.loads(json.dumps(sched.to_dict()))
-    other = AsyncScheduler(9, 3, counting_searcher())
+    other = AsyncScheduler(9, 3, counting_searcher(), several_brackets=False)
     other.install(other.load_dict(d))
     assert other.to_dict() == sched.to_dict()
     assert other.rungs.slot(1, 2).loss == 0.5 and other.rungs.slot(0, 3).status is SlotStatus.RUNNING
     with pytest.raises(ValueError):
-        AsyncScheduler(27, 3, counting_searcher()).load_dict(d)  # another R
+        AsyncScheduler(27, 3, counting_searcher(), several_brackets=False).load_dict(d)  # another R
     broken = json.loads(json.dumps(d))
     broken["results"][0].append(99)
     with pytest.raises(ValueError):
@@ -258,3 +286,53 @@ def test_no_stop_on_a_candidate_whose_belief_contradicts_its_own_result():
     for x, loss in zip(slots, [0.1, 0.6, 0.6]):
         assert sched.finish(x, loss) == []
     assert not sched.rungs.moved_on[0] and sched.next_slot().stage == 1
+
+
+# ---- several brackets (async Hyperband's start rule) -------------------------------------------------------
+@pytest.mark.parametrize("R,eta", [(81, 3), (16, 2), (600, 3), (9, 3)])
+def test_start_costs_are_hyperbands_budget_per_configuration_of_each_bracket(R, eta):
+    from hyperjump_advisor.async_schedule import bracket_start_costs
+    from hyperjump_advisor.schedule import iteration_plan
+    for plan, cost in zip(reversed(iteration_plan(R, eta)), bracket_start_costs(R, eta)):   # s = 0, 1, ...
+        assert cost == pytest.approx(sum(p.n * p.budget for p in plan) / plan[0].n)
+    assert bracket_start_costs(R, eta)[0] == R       # bracket 0 runs its configurations once, at R
+
+
+@pytest.mark.parametrize("R,eta", [(81, 3), (16, 2), (27, 3)])
+def test_starts_give_every_bracket_the_same_budget_and_the_first_runs_at_R(R, eta):
+    from hyperjump_advisor.async_schedule import bracket_start_costs
+    sched = AsyncScheduler(R, eta, counting_searcher())
+    costs = bracket_start_costs(R, eta)
+    top = sched.rungs.top
+    starts = [sched.next_slot() for _ in range(400)]     # no results: every slot is a new configuration
+    assert starts[0].budget == R and starts[0].stage == top
+    charged = [0.0] * len(costs)
+    for x in starts:
+        assert x.budget == sched.rungs.plan[x.stage].budget
+        charged[top - x.stage] += costs[top - x.stage]
+    assert charged == pytest.approx(sched.rungs.allocated)
+    assert max(charged) - min(charged) <= max(costs)    # equal budgets, to one start
+    assert len({x.config_id for x in starts}) == len(starts)
+
+
+def test_a_configuration_started_above_rung_0_is_ranked_and_promoted_in_its_rung():
+    sched = AsyncScheduler(9, 3, counting_searcher())   # rungs 1, 3, 9; brackets s = 0, 1, 2
+    first = [sched.next_slot() for _ in range(6)]
+    assert [x.budget for x in first][:3] == [9, 3, 1]
+    at_3 = [x for x in first if x.budget == 3]
+    for x, loss in zip(at_3, [0.2, 0.5, 0.6][:len(at_3)]):
+        sched.finish(x, loss)
+    assert sched.rungs.results[1] == [x.config_id for x in at_3]
+
+
+def test_allocated_budgets_round_trip_and_states_without_them_load():
+    sched = AsyncScheduler(9, 3, counting_searcher())
+    for _ in range(5):
+        sched.next_slot()
+    d = sched.to_dict()
+    assert AsyncScheduler(9, 3, counting_searcher()).load_dict(d).allocated == sched.rungs.allocated
+    old = dict(d)
+    del old["allocated"]
+    assert AsyncScheduler(9, 3, counting_searcher()).load_dict(old).allocated == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError):
+        AsyncScheduler(9, 3, counting_searcher()).load_dict(dict(d, allocated=[1.0, math.nan, 0.0]))

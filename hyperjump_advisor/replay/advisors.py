@@ -111,7 +111,8 @@ def register_ours(name: str, class_args: dict, description: str,
 
 
 register_ours("hyperjump", {}, "this project's HyperJump advisor, default classArgs")
-PLAIN_HYPERBAND = {"threshold": 0, "random_fraction": 1, "pause_resume": False, "opportunistic": False}
+PLAIN_HYPERBAND = {"threshold": 0, "random_fraction": 1, "pause_resume": False, "opportunistic": False,
+                   "exec_mode": "parallelism"}
 register_ours("hyperband", PLAIN_HYPERBAND,
               "this project's advisor as plain Hyperband (no jumps, random brackets, training from scratch)")
 # Ablations (paper Fig. 2f) and variants
@@ -124,6 +125,12 @@ register_ours("hyperjump-hold", {"hold_first_bracket": True},
               "HyperJump with the paper's rule: no second bracket while the first one runs")
 register_ours("hyperjump-async", {"exec_mode": "async"},
               "HyperJump on ASHA's asynchronous rungs: promotions past rungs and rung stops decided by rEAR")
+register_ours("hyperjump-async1", {"exec_mode": "async"},
+              "hyperjump-async with one bracket: every configuration starts at rung 0 (ASHA's rungs only)",
+              factory=lambda: _async_variant(several_brackets=False))
+register_ours("hyperjump-async-trusting", {"exec_mode": "async"},
+              "hyperjump-async jumping past rungs even when the model does not explain the configuration's result",
+              factory=lambda: _async_variant(explain_jumps=False))
 register_ours("asha", {"exec_mode": "async", "threshold": 0},
               "this project's async mode with jumps off: ASHA with HyperJump's searcher (EI warm start, resume)")
 register_ours("hyperjump-main", {}, "HyperJump as on main before the searcher changes (ablation baseline)",
@@ -138,6 +145,18 @@ register_ours("hyperjump-anytime", {}, "hyperjump-believer-guard plus one early 
               factory=lambda: _searcher_variant(pending_aware=True, guard=True, anytime=True))
 register_ours("hyperjump-rank1", {"rank_one_order": True},
               "HyperJump ordering a stage with the rank-one covariance update of pretend evaluations")
+
+
+def _async_variant(several_brackets: bool = True, explain_jumps: bool = True):
+    """HyperJump in exec_mode async with the scheduler's start rule set per ablation."""
+    base: Any = _our_factory()
+
+    class Variant(base):  # type: ignore[misc,valid-type]  # a subclass of a class chosen at run time
+        def _reset_state(self):
+            super()._reset_state()
+            self.engine.scheduler.several_brackets = several_brackets
+            self.engine.scheduler.explain_jumps = explain_jumps
+    return Variant
 
 
 def _searcher_variant(no_repeat: bool = True, pending_aware: bool = False, guard: bool = False,
