@@ -89,6 +89,7 @@ def test_tap_scores_bracket_ends_and_rung_stops_against_the_incumbent(tiny):
     assert finish["kind"] == "finish" and finish["predicted"] == pytest.approx(0.007)
     assert finish["realised"] == pytest.approx((0.22 - 0.20) / 0.22)
     assert stop["kind"] == "rung_stop" and stop["realised"] == pytest.approx((0.28 - 0.25) / 0.28)
+    assert finish["realised_vs_incumbent"] == finish["realised"] and stop["realised_vs_incumbent"] == stop["realised"]
     assert harmless["realised"] == 0.0
 
 
@@ -134,7 +135,7 @@ def test_calibration_rows_bin_by_predicted_rear():
     assert mid["above_zero"] == 0.5 and mid["above_threshold"] == 0.0 and mid["realised_max"] == 0.05
     assert rows["[0.05, 0.1)"]["above_threshold"] == 1.0
     assert rows[">= 0.1"]["unknown"] == 1 and rows[">= 0.1"]["realised_mean"] is None
-    assert rows["all"]["jumps"] == 6 and rows["all"]["unknown"] == 1
+    assert rows["all"]["jumps"] == 6 and rows["all"]["unknown"] == 1 and rows["all"]["vs_incumbent_mean"] is None
     assert rows["kind jump"]["jumps"] == 5 and rows["kind finish"]["jumps"] == 1 and "kind rung_stop" not in rows
 
 
@@ -146,7 +147,7 @@ def test_calibration_markdown_lists_the_tapped_advisors():
                          {"advisor": "nni-bohb"}]}
     text = "\n".join(calibration_markdown(document))
     assert "**hyperjump** (3 jumps over 2 seeds" in text
-    assert "| [0.01, 0.05) | 3 | 0.0200 | 0.3000 | 100% | 100% | 0.3000 | 0 |" in text
+    assert "| [0.01, 0.05) | 3 | 0.0200 | 0.3000 | 100% | 100% | 0.3000 | — | 0 |" in text
     assert "No jumps: hyperband" in text and "nni-bohb" not in text
     assert calibration_markdown({"runs": [{"advisor": "nni-bohb"}]}) == []
 
@@ -209,6 +210,8 @@ def test_replay_of_hyperjump_scores_each_audited_jump_with_the_tables_truth(toy,
         discarded_best = min(top(c) for c in jump["discarded_config_ids"])
         kept_best = incumbent if jump["finishes_bracket"] else min(top(c) for c in jump["kept_config_ids"])
         assert record["realised"] == pytest.approx(max(0.0, kept_best - discarded_best) / record["scale"])
+        anchor = kept_best if incumbent is None else min(kept_best, incumbent)
+        assert record["realised_vs_incumbent"] == pytest.approx(max(0.0, anchor - discarded_best) / record["scale"])
     assert run["end_reason"] == "time_limit"
     # the report: a calibration table and plot beside the regret plot
     document = results_document(toy, resolve_R_eta(toy), [run], 600, 2)

@@ -18,7 +18,7 @@ A calibration record (``run["calibration"]`` in results.json), by ``kind``:
 - ``finish`` (a synchronous jump past the last stage: the bracket ends): S = the incumbent (its loss is
   in the record), D = the stage's configurations; realised = max(0, incumbent - min_D L_top) / l*.
 - ``rung_stop`` (async: the rung below the top stops promoting): S = the incumbent, D =
-  ``discarded_config_ids``; as ``finish``.
+  ``discarded_config_ids``; as ``finish`` (for both, ``realised_vs_incumbent`` is ``realised``).
 - ``async_jump`` (async, ``async_jump_risk``: a configuration c promoted past rungs): predicted = the
   sum of the rEAR of the skipped rungs j (the first ``to_stage - stage - 1`` of ``rear_per_rung``);
   realised = sum over them of max(0, L_c(b_j) - q_j) / l*, L_c(b_j) c's true loss at rung j's level
@@ -125,7 +125,9 @@ class CalibrationTap:
         if event == "promotion" and kind == "jump":
             return self._sync_jump(record)
         if event == "promotion" and kind == "rung_stop":
-            return self._set_decision(record, "rung_stop", record["incumbent_loss"])
+            out = self._set_decision(record, "rung_stop", record["incumbent_loss"])
+            out["realised_vs_incumbent"] = out["realised"]
+            return out
         if event == "async_jump_risk":
             return self._async_jump(record)
         return None
@@ -147,7 +149,9 @@ class CalibrationTap:
 
     def _sync_jump(self, record: dict) -> dict:
         if record.get("finishes_bracket"):
-            return self._set_decision(record, "finish", record["incumbent_loss"])
+            out = self._set_decision(record, "finish", record["incumbent_loss"])
+            out["realised_vs_incumbent"] = out["realised"]
+            return out
         kept_best = best_true_loss(self.table, [self.key(c) for c in record["kept_config_ids"]])
         out = self._set_decision(record, "jump", kept_best)
         incumbent = record.get("incumbent_loss")
@@ -228,6 +232,8 @@ def _stats(label: str, records: list[dict]) -> dict:
     return {"label": label, "jumps": len(records), "unknown": len(records) - n,
             "predicted_mean": _mean([float(r["predicted"]) for r in records]),
             "realised_mean": _mean(realised),
+            "vs_incumbent_mean": _mean([float(r["realised_vs_incumbent"]) for r in known
+                                        if r.get("realised_vs_incumbent") is not None]),
             "realised_max": max(realised) if realised else None,
             "above_zero": sum(1 for x in realised if x > 0) / n if n else None,
             "above_threshold": sum(1 for r in known if float(r["realised"]) > float(r["threshold"])) / n
@@ -277,6 +283,8 @@ DEFINITION = ("Every jump of the runs, pooled over seeds: predicted = the rEAR t
               "(finish) and an async rung stop the incumbent is the kept side; for an async jump past rungs the sum "
               "over the skipped rungs of max(0, the configuration's true loss at the rung's level - the rung's "
               "promotion bar) / l*. Well calibrated: mean realised close to mean predicted in every bin. "
+              "Vs incumbent (synchronous decisions): the incumbent at the time also counts on the kept side, so it "
+              "is what the experiment could have lost given what it already had. "
               "Definitions: hyperjump_advisor/replay/calibration.py.")
 
 
@@ -294,12 +302,12 @@ def calibration_markdown(document: dict, heading: str = "##") -> list[str]:
         lines += [f"**{name}** ({len(records)} jumps over {seeds} seeds, {len(records) / max(seeds, 1):.1f} per run)",
                   "",
                   "| predicted rEAR | jumps | mean predicted | mean realised | realised > 0 | realised > lambda | "
-                  "max realised | no truth |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "max realised | mean realised vs incumbent | no truth |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for row in calibration_rows(records):
             lines.append(f"| {row['label']} | {row['jumps']} | {_f(row['predicted_mean'])} | "
                          f"{_f(row['realised_mean'])} | {_pct(row['above_zero'])} | {_pct(row['above_threshold'])} | "
-                         f"{_f(row['realised_max'])} | {row['unknown']} |")
+                         f"{_f(row['realised_max'])} | {_f(row['vs_incumbent_mean'])} | {row['unknown']} |")
         lines.append("")
         errors = [r.get("calibration_error") for r in document["runs"]
                   if r["advisor"] == name and r.get("calibration_error")]
