@@ -7,12 +7,13 @@ Layout (resumable: a chunk that already has its JSON with the same settings is n
 
     <out>/
       SUMMARY.md                         one section per table and worker count (ranked advisors,
-                                         hyperjump vs the best peer and hyperband, plot)
+                                         hyperjump vs the best peer and hyperband, plot, the
+                                         calibration of the jumps of this project's advisors)
       README-table.md                    the speed-up table the README includes verbatim
       chunks.md                          wall time of every chunk (for planning the budget)
       <table>-w<W>/runs/<advisor>.json   one chunk = one advisor, all its seeds
       <table>-w<W>/results.json          merged chunks (schema: hyperjump_advisor.replay.report)
-      <table>-w<W>/report.md, regret.png
+      <table>-w<W>/report.md, regret.png, calibration.png
 
 Advisors: by default every registered advisor except this project's ablations (``hyperjump-*``):
 ``hyperjump``, ``hyperband``, NNI's advisors, ``random`` and the peers registered in
@@ -27,6 +28,10 @@ kind. ``--checkpoint-seeds 0`` turns it off everywhere.
 
 ``--quick`` (``make bench-quick``): two tables (mnist_epochs, cnn), 5 seeds (pass --seeds-for for slow peers),
 one checkpointed seed: a smoke test of the whole pipeline in a few minutes.
+
+Calibration: each run of this project's advisors holds its jumps scored against the table's truth
+(``hyperjump_advisor.replay.calibration``); SUMMARY.md and report.md show them binned by predicted rEAR. A
+chunk written before calibration existed has none and is reused as it is (``--force`` reruns it).
 
 Time limits: ``auto`` = 4 Hyperband iterations of the table's mean training time per level,
 divided by the worker count (``hyperjump_advisor.replay.tables.auto_time_limit``).
@@ -57,7 +62,8 @@ sys.path.insert(0, str(REPO))
 
 from hyperjump_advisor.replay import advisors  # noqa: E402
 from hyperjump_advisor.replay.measures import TARGETS, by_advisor, comparison, is_ours, summarize  # noqa: E402
-from hyperjump_advisor.replay.render import _t, median_cell, ratio_cell  # noqa: E402
+from hyperjump_advisor.replay.calibration import calibration_markdown  # noqa: E402
+from hyperjump_advisor.replay.render import CALIBRATION_PLOT, _t, median_cell, ratio_cell  # noqa: E402
 from hyperjump_advisor.replay.report import results_document, write_outputs  # noqa: E402
 from hyperjump_advisor.replay.runs import run_one  # noqa: E402
 from hyperjump_advisor.replay.shared_tables import load_table  # noqa: E402
@@ -167,7 +173,7 @@ def _ckpt_seconds(document: dict) -> dict[str, tuple]:
     return out
 
 
-def summary_markdown(documents: dict[tuple[str, int], dict]) -> str:
+def summary_markdown(documents: dict[tuple[str, int], dict], out: Path | None = None) -> str:
     lines = ["# Replay benchmark summary", "",
              "Normalised regret = (incumbent - optimum) / (worst - optimum) at the maximum budget. Times are "
              "simulated seconds: the median over ALL seeds, a seed that never reached the target counting as "
@@ -207,6 +213,11 @@ def summary_markdown(documents: dict[tuple[str, int], dict]) -> str:
         if errors:
             lines += ["", "Errors: " + ", ".join(f"{n} {k} run(s)" for n, k in errors.items()) + " (see report.md)"]
         lines += ["", f"![{folder}]({folder}/regret.png)", ""]
+        calibration = calibration_markdown(document, heading="###")
+        if calibration:
+            lines += calibration
+            if out is None or (out / folder / CALIBRATION_PLOT).is_file():
+                lines += [f"![{folder} calibration]({folder}/{CALIBRATION_PLOT})", ""]
     return "\n".join(lines)
 
 
@@ -300,7 +311,7 @@ def main(argv=None) -> int:
             print(run_chunk(*job), file=sys.stderr)
     merged = {(table, workers): merge(out, table, workers, names) for table in tables for workers in args.workers}
     documents = {k: v[0] for k, v in merged.items()}
-    (out / "SUMMARY.md").write_text(summary_markdown(documents))
+    (out / "SUMMARY.md").write_text(summary_markdown(documents, out))
     (out / "chunks.md").write_text(chunks_markdown({k: v[1] for k, v in merged.items()}))
     readme = Path(args.readme_table) if args.readme_table else out / "README-table.md"
     readme.parent.mkdir(parents=True, exist_ok=True)

@@ -347,10 +347,14 @@ class AsyncScheduler:
             return k + 1                            # the model does not explain c's own result: no jump
         threshold, scale = self.policy.options.threshold, self._scale()
         target, accumulated, rears = k + 1, 0.0, []
+        bars: list[Optional[float]] = []            # audit: rung j's bar (None: a failed result), measured or not
+        measured: list[bool] = []
         for j in range(k + 1, r.top):               # skipping rung j sends c to rung j + 1
             bar = self._bar(j, c)
             if bar is None:
                 break
+            bars.append(None if math.isinf(bar) else float(bar))
+            measured.append(any(x != c for x in r.results[j]))
             mean, std = self._predict([c], r.plan[j].budget)
             if math.isinf(bar):
                 rear = 0.0                          # the bar is a failed result: c beats it surely
@@ -364,7 +368,10 @@ class AsyncScheduler:
             target = j + 1
         if target > k + 1:
             self.on_event({"event": "async_jump_risk", "config_id": c, "stage": k, "to_stage": target,
-                           "rear_per_rung": rears, "threshold": threshold})
+                           "rear_per_rung": rears, "threshold": threshold, "scale": scale,
+                           "incumbent_loss": self.policy.incumbent_loss(),
+                           "rung_budgets": [r.plan[j].budget for j in range(k + 1, k + 1 + len(rears))],
+                           "bars": bars, "bar_measured": measured})
         return target
 
     def _stop_rungs(self) -> list[Slot]:
@@ -401,7 +408,8 @@ class AsyncScheduler:
             dropped.extend(running)
             self.on_event({"event": "promotion", "kind": "rung_stop", "bracket": ASYNC_BRACKET, "stage": k,
                            "to_stage": None, "rear_per_hop": [float(v) for v in decision.rear_per_hop],
-                           "threshold": threshold, "incumbent_loss": incumbent, "kept_config_ids": [],
+                           "threshold": threshold, "risk_budget": budget, "scale": scale,
+                           "incumbent_loss": incumbent, "kept_config_ids": [],
                            "discarded_config_ids": candidates})
         return dropped
 

@@ -77,8 +77,8 @@ class RiskPolicy:
         remaining stage is skipped (the bracket ends).
 
     Audits every jump and one in ``options.audit_every`` evaluations that do not jump: a record (event,
-    bracket, stage, budget, target_stage, rear_per_hop, threshold, incumbent_loss, tested, configs,
-    kept_config_ids, discarded_config_ids, seconds) goes to ``audit``; each jump is also logged at INFO.
+    bracket, stage, budget, target_stage, rear_per_hop, threshold, incumbent_loss, scale (the l* that
+    normalised rEAR), tested, configs, kept_config_ids, discarded_config_ids, seconds) goes to ``audit``; each jump is also logged at INFO.
     """
 
     def __init__(self, options: RiskOptions, posterior: Posterior, encode: Encode,
@@ -192,7 +192,7 @@ class RiskPolicy:
         common = {"time": time.time(), "bracket": bracket.bracket_id, "stage": bracket.stage,
                   "rear_per_hop": accepted, "rejected_rear": None if rejected is None else float(rejected),
                   "threshold": self.options.threshold, "incumbent_loss": self.incumbent_loss(),
-                  "tested": int(view.beliefs[0].tested.sum()), "configs": len(view.slots),
+                  "scale": self._scale(), "tested": int(view.beliefs[0].tested.sum()), "configs": len(view.slots),
                   "seconds": round(seconds, 6)}
         if not jumped:
             self.audit({"event": "no_jump", **common})

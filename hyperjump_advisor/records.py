@@ -4,8 +4,10 @@
   classArgs, R, eta, the plan), ``"bracket"`` (a bracket opens; ``no_jump`` marks a bracket drawn to
   run as plain successive halving), ``"promotion"`` (``kind`` ``"successive_halving"`` or ``"jump"``,
   from and to stage and budget, the configurations kept and discarded; for a jump also the rEAR of
-  each accepted hop, the first rejected hop's rEAR and the threshold), ``"no_jump"`` (one in ten
-  risk evaluations that did not jump), ``"incumbent"``, ``"resume"``.
+  each accepted hop, the first rejected hop's rEAR, the threshold and ``scale``, the l* that
+  normalised rEAR), ``"no_jump"`` (one in ten risk evaluations that did not jump), ``"incumbent"``,
+  ``"resume"``. In ``exec_mode: async`` also ``"async_jump_risk"`` (a configuration promoted past rungs:
+  the rEAR, bar and budget of each rung weighed, ``scale``) and promotions of ``kind`` ``"rung_stop"``.
 - ``hyperjump-trials.csv``: a row per trial when its outcome is known (a row again if a late FINAL
   revises it: the last row of a parameter id wins). Its parameters are the ones the trial really
   ran (NNI's web UI can show another trial's, issue 5726).

@@ -5,7 +5,8 @@ Example::
     python -m hyperjump_advisor.replay --table hyperjump:cnn --advisor hyperjump --advisor hyperband \\
         --seeds 20 --workers 1 --time-limit auto --out bench-results/cnn-w1
 
-Writes DIR/results.json, DIR/report.md and DIR/regret.png (see :mod:`.report`).
+Writes DIR/results.json, DIR/report.md, DIR/regret.png and, when this project's advisor jumped,
+DIR/calibration.png (see :mod:`.report` and :mod:`.calibration`).
 """
 from __future__ import annotations
 

@@ -1,12 +1,16 @@
 """report.md of a replay: the accounting rules, the ranking table, hyperjump against the best peer
-and hyperband, speed-ups, search and advisor cost, and notes (definitions: :mod:`.measures`).
+and hyperband, speed-ups, search and advisor cost, the calibration of the jumps (:mod:`.calibration`)
+and notes (definitions: :mod:`.measures`).
 """
 from __future__ import annotations
 
 import math
 from typing import Optional, Sequence
 
+from .calibration import calibration_markdown
 from .measures import REFERENCE, TARGETS, comparison, speedups, summarize
+
+CALIBRATION_PLOT = "calibration.png"
 
 
 # ---- formatting -------------------------------------------------------------------------------------------
@@ -127,11 +131,16 @@ def render_report(document: dict, plots: Sequence[str] = ()) -> str:
                      f"{s['resumed_trials']:.1f} | {s['resume_floored']:.1f} | "
                      f"{_ms(s['decision_ms_median'])} | {_ms(s['decision_ms_p95'])} | "
                      f"{s['decisions']:.0f} | {s['advisor_seconds']:.2f} | {s['checkpoint']}/{s['seeds']} | {ends} |")
+    calibration = calibration_markdown(document)
+    if calibration:
+        lines += [""] + calibration
+        lines += [f"![{p}]({p})" for p in plots if p == CALIBRATION_PLOT]
     notes = _notes(summary)
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    if plots:
-        lines += [""] + [f"![{p}]({p})" for p in plots]
+    others = [p for p in plots if p != CALIBRATION_PLOT or not calibration]
+    if others:
+        lines += [""] + [f"![{p}]({p})" for p in others]
     return "\n".join(lines) + "\n"
 
 

@@ -1,8 +1,9 @@
 """results.json and the outputs of a replay: :func:`results_document`, writing and loading
-results.json, and :func:`write_outputs` (results.json, regret.png from :mod:`.plot`, report.md
-from :mod:`.render`). The measures and their definitions are in :mod:`.measures`.
+results.json, and :func:`write_outputs` (results.json, regret.png and calibration.png from :mod:`.plot`,
+report.md from :mod:`.render`). The measures and their definitions are in :mod:`.measures`, the
+calibration of the jumps in :mod:`.calibration`.
 
-``python -m hyperjump_advisor.replay.report DIR`` rebuilds report.md and the plot from
+``python -m hyperjump_advisor.replay.report DIR`` rebuilds report.md and the plots from
 ``DIR/results.json``.
 """
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any, Optional
 import numpy as np
 
 from .measures import TARGETS
-from .plot import plot_regret
-from .render import render_report
+from .plot import plot_calibration, plot_regret
+from .render import CALIBRATION_PLOT, render_report
 
 
 # ---- results.json ------------------------------------------------------------------------------
@@ -66,17 +67,25 @@ def load_results(directory: str | os.PathLike) -> dict:
 
 # ---- all outputs ------------------------------------------------------------------------------------------
 def write_outputs(directory: str | os.PathLike, document: dict) -> dict[str, Path]:
-    """results.json, regret.png and report.md in ``directory``."""
+    """results.json, regret.png, calibration.png (when any jump was scored) and report.md in ``directory``."""
     directory = Path(directory)
     out = {"results": write_results(directory, document)}
-    plot = plot_regret(document, directory / "regret.png")
-    plots = [plot.name] if plot else []
-    if plot:
-        out["plot"] = plot
+    plots = _plots(document, directory)
+    if "regret.png" in plots:
+        out["plot"] = directory / "regret.png"
+    if CALIBRATION_PLOT in plots:
+        out["calibration_plot"] = directory / CALIBRATION_PLOT
     report = directory / "report.md"
     report.write_text(render_report(document, plots))
     out["report"] = report
     return out
+
+
+def _plots(document: dict, directory: Path) -> list[str]:
+    """regret.png and, when any jump was scored, calibration.png in ``directory``: the names written."""
+    written = [plot_regret(document, directory / "regret.png"),
+               plot_calibration(document, directory / CALIBRATION_PLOT)]
+    return [p.name for p in written if p is not None]
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -85,8 +94,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("usage: python -m hyperjump_advisor.replay.report DIR (with DIR/results.json)", file=sys.stderr)
         return 2
     document = load_results(argv[0])
-    plot = plot_regret(document, Path(argv[0]) / "regret.png")
-    (Path(argv[0]) / "report.md").write_text(render_report(document, [plot.name] if plot else []))
+    (Path(argv[0]) / "report.md").write_text(render_report(document, _plots(document, Path(argv[0]))))
     print(Path(argv[0]) / "report.md")
     return 0
 

@@ -1,5 +1,6 @@
 """Running many replays: :func:`run_one` (one advisor and seed, a peer in its own environment
-or an in-process advisor on a :class:`~.simulator.Simulator`), :func:`run_many` (every advisor
+or an in-process advisor on a :class:`~.simulator.Simulator`; this project's advisor with a
+:mod:`.calibration` tap, whose records go to the run's ``calibration``), :func:`run_many` (every advisor
 times every seed) and :class:`Progress`, their progress line on stderr.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ import time
 import traceback
 from typing import Optional
 
+from . import calibration
 from .simulator import SimConfig, Simulator
 from .tables import BudgetMap, Table
 
@@ -72,8 +74,15 @@ def run_one(spec, table: Table, budget_map: BudgetMap, seed: int, config: SimCon
                "checkpoint": None}
     else:
         if runner is None:
+            tap = calibration.attach(advisor, table, budget_map)  # this project's advisor: score its jumps
             sim = Simulator(advisor, table, budget_map, config, progress=progress.clock if progress else None)
+            if tap is not None:
+                tap.clock = lambda: sim.now
             out = sim.run()
+            if tap is not None:
+                out["calibration"] = tap.records
+                if tap.error is not None:
+                    out["calibration_error"] = tap.error
     run = {"advisor": spec.name, "seed": seed, "workers": config.workers, **out,
            "wall_seconds": time.perf_counter() - wall}
     if progress:
