@@ -161,6 +161,13 @@ def build_gpy(x: Array, p: Array, y: Array, h: KernelHyperparameters, bounds: Op
     return model
 
 
+def import_gpy() -> None:
+    """Import GPy now: its import costs 1-2 s once per process, which would otherwise fall on the NNI command
+    whose result starts the first refit (measured as the worst command of ``benchmarks/bench_scale.py``)."""
+    with quiet_gpy():
+        import GPy  # noqa: F401
+
+
 def hyperparameters_of(model: GPyModel) -> KernelHyperparameters:
     """The hyperparameters of a model built by ``build_gpy``."""
     k = model.kern
