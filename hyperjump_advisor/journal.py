@@ -191,7 +191,7 @@ class Journal:
             if stage < len(seen) and seen[stage] is slots:
                 continue
             for i, x in enumerate(slots):
-                object.__setattr__(x, "_journal_at", (self._changed_slots, (k, stage, i)))
+                object.__setattr__(x, "_journal_at", (self._changed_slots, k, stage, i))
             if stage < len(seen):
                 seen[stage] = slots
             else:

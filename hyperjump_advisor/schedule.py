@@ -73,13 +73,13 @@ class Slot:
                              status=status, loss=loss)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        """A slot the journal wrote (``_journal_at`` = (its set of changed positions, this slot's
-        (bracket, stage, index))) puts its position in that set when its status or loss changes."""
+        """A slot the journal wrote (``_journal_at`` = (its set of changed positions, bracket, stage, index))
+        puts its position (bracket, stage, index) in that set when its status or loss changes."""
         object.__setattr__(self, name, value)
         if name in _JOURNALED_FIELDS:
             at = self.__dict__.get("_journal_at")
             if at is not None:
-                at[0].add(at[1])
+                at[0].add(at[1:])
 
     @property
     def finished(self) -> bool:
