@@ -16,7 +16,10 @@ into a ``.partial`` file, then renamed over the snapshot. Its pieces are read at
 after S0 (a fuzzy snapshot); it names S0, and every line after S0 rewrites what it changed by
 position or id (configurations and observations carry their start index), so snapshot + the lines
 after S0 is the live state whichever save each piece was read at. Until the rename the old snapshot,
-the old journal and the journal are what a resume reads.
+the old journal and the journal are what a resume reads. A fuzzy snapshot is consistent only with
+every line up to the save that completed it: the journal is synced before the rename, so the torn
+line a crash leaves is always a later one. The first save of a session (and of another list of
+brackets) still writes the whole state at once.
 
 - Every line carries the schema version and a sequence number; the snapshot names the last sequence
   number it includes, so a journal left over from before a snapshot is skipped, not applied twice.
