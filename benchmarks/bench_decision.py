@@ -8,6 +8,13 @@ are re-optimised when the data grow by 25%), and the cost of the refit that the 
 excluded and reported separately.
 
     python benchmarks/bench_decision.py [--repeats 40] [--sizes 100 500 1000]
+
+``--worst`` measures the worst single decision instead, over ``--decisions`` (300) decisions from N
+observations with a refit due at the first one: the sliced refit, its adoption (a full factorisation
+with the new hyperparameters) and the trim of the posterior past 1,100 points all fall inside the
+measured decisions (a stage that runs out is refilled with new random configurations).
+
+    python benchmarks/bench_decision.py --worst [--sizes 1000] [--decisions 300]
 """
 from __future__ import annotations
 
@@ -83,11 +90,67 @@ def measure(n_obs: int, repeats: int, seed: int = 0) -> tuple[list[float], float
     return times, refit, jumps
 
 
+def measure_worst(n_obs: int, decisions: int, seed: int = 0) -> dict:
+    """Per decision as ``measure``, ``decisions`` of them, with the model's refit due at the first one."""
+    advisor, _ = warmed_advisor(n_obs, seed)
+    model = advisor.engine.evidence.model
+    model.refits.n_at_last_refit = int(n_obs / model.refit_growth)  # due again: the next update starts it
+    bracket = stage_of_81(advisor)
+    policy = advisor.engine.scheduler.policy
+    searcher = advisor.engine.searcher
+    rng = np.random.default_rng(seed + 1)
+    times, events = [], []
+    refits, factorisations = model.n_hyperopts, model.n_full_factorisations
+    while len(times) < decisions:
+        pending = [x for x in bracket.current if x.status is SlotStatus.PENDING]
+        if not pending:  # the stage ran out: 81 new configurations
+            ids = [searcher.add(c, searcher.space.encode(c)) for c in (searcher.space.sample(rng) for _ in range(81))]
+            bracket.fill_stage(bracket.stage, ids)
+            for slot in bracket.current:
+                slot.status = SlotStatus.PENDING
+            continue
+        slot = pending[0]
+        p = dict(searcher.configs[slot.config_id], TRIAL_BUDGET=slot.budget)
+        value = loss(p, slot.budget)
+        started = time.process_time()
+        slot.status, slot.loss = SlotStatus.DONE, value
+        advisor.engine.evidence.add_final(slot.config_id, slot.budget, value)
+        policy.decide_jump(bracket)
+        rest = [x for x in bracket.current if x.status is SlotStatus.PENDING]
+        if rest:
+            policy.choose(bracket, rest)
+        times.append(time.process_time() - started)
+        event = []
+        if model.n_hyperopts != refits:
+            event.append("refit started")
+        if model.n_full_factorisations != factorisations:
+            event.append("full factorisation")
+        refits, factorisations = model.n_hyperopts, model.n_full_factorisations
+        events.append(", ".join(event))
+    ms = np.array(times) * 1000
+    worst = int(np.argmax(ms))
+    return {"ms": ms, "worst": worst, "event": events[worst] or "-", "n_events": sum(bool(e) for e in events),
+            "active": int(model.store.active.size), "observations": model.n_observations}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=40)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 1000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--worst", action="store_true", help="the worst single decision (see the docstring)")
+    parser.add_argument("--decisions", type=int, default=300)
     args = parser.parse_args()
+    if args.worst:
+        print("| observations | decisions | median ms | p95 ms | max ms | worst at | what it did | "
+              "decisions with a refit or factorisation | points in the posterior at the end |")
+        print("|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+        for n in args.sizes or [1000]:
+            r = measure_worst(n, args.decisions)
+            ms = r["ms"]
+            print(f"| {n} | {len(ms)} | {np.median(ms):.1f} | {np.percentile(ms, 95):.1f} | {ms.max():.1f} | "
+                  f"{r['worst'] + 1} | {r['event']} | {r['n_events']} | {r['active']} |")
+        return
+    args.sizes = args.sizes or [100, 500, 1000]
     print("| observations | decisions | median ms | p95 ms | max ms | would jump | warm-up refit s |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.sizes:

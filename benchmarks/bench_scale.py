@@ -3,8 +3,10 @@
 Drives HyperJump in-process through NNI's commands for N trials on a synthetic 4-parameter problem with
 W simulated workers (each result is followed by one trial request, as NNI's manager does), and reports
 at 1,000, 10,000 and 20,000 trials (or what ``--checkpoints`` says): the process's peak RSS, the state's
-size on disk (snapshot + journal), the mean and worst time of a state write, and the worst single
-command. ``--compare-persistence`` runs the same experiment with the state written and without, side by
+size on disk (snapshot + journal), the mean and worst time of a state write, the worst single
+command (advisor CPU time, state write included; INITIALIZE, which imports GPy and builds the first
+state, is left out) and the commands that took over 100 ms. ``--worst`` also lists the worst commands
+with what they did (brackets opened, whether the model refitted or refactorised). ``--compare-persistence`` runs the same experiment with the state written and without, side by
 side, and prints the ratio of the advisor's CPU time. ``--R`` sets the maximum budget (e.g. 100000).
 
     python benchmarks/bench_scale.py --trials 20000 --checkpoints 1000 10000 20000
@@ -64,18 +66,34 @@ def run(trials: int, workers: int, R: int, seed: int, persist: bool, checkpoints
     journal.Journal = TimedJournal if persist else journal.Journal  # type: ignore[misc]
     TimedJournal.seconds = []
     advisor = build_offline(HyperJump, R=R, eta=3, seed=seed)
-    cpu, worst, handled = 0.0, 0.0, 0
-    rows = []
+    cpu, worst, handled, over = 0.0, 0.0, 0, 0
+    rows, slowest = [], []
+    single = [(0.0, 0, "", 0, 0, 0)]  # the worst command that opened at most one bracket
 
     def command(kind, data):
-        nonlocal cpu, worst, handled
+        nonlocal cpu, worst, handled, over
         first = len(advisor.sent)
+        engine = advisor.engine
+        brackets = len(engine.scheduler.brackets)
+        model = engine.evidence.model
+        fits = (model.n_hyperopts, model.n_full_factorisations) if model is not None else (0, 0)
         started = time.process_time()
         advisor.process_command(kind, data)
         spent = time.process_time() - started
         cpu += spent
-        worst = max(worst, spent)
         handled += 1
+        if kind is not C.Initialize:
+            worst = max(worst, spent)
+            over += spent > 0.1
+            model = engine.evidence.model
+            after = (model.n_hyperopts, model.n_full_factorisations) if model is not None else (0, 0)
+            slowest.append((spent, handled, kind.name, len(engine.scheduler.brackets) - brackets,
+                            after[0] - fits[0], after[1] - fits[1]))
+            if slowest[-1][3] <= 1 and spent > single[0][0]:
+                single[0] = slowest[-1]
+            if len(slowest) > 200:
+                slowest.sort(reverse=True)
+                del slowest[20:]
         new = advisor.sent[first:]
         del advisor.sent[first:]
         return [s.data for s in new if s.name == "NewTrialJob"]
@@ -96,11 +114,13 @@ def run(trials: int, workers: int, R: int, seed: int, persist: bool, checkpoints
             row = {"trials": done, "rss_mb": rss_mb(), "state_kb": state_bytes(folder) / 1024 if persist else 0,
                    "write_ms_mean": 1000 * float(np.mean(saves)) if saves else 0.0,
                    "write_ms_max": 1000 * float(np.max(saves)) if saves else 0.0,
-                   "worst_command_ms": 1000 * worst, "cpu_s": cpu, "commands": handled}
+                   "worst_command_ms": 1000 * worst, "over_100ms": over, "cpu_s": cpu, "commands": handled}
             rows.append(row)
             if not quiet:
                 print(" | ".join(f"{k} {v:,.1f}" for k, v in row.items()), file=sys.stderr, flush=True)
-    return {"cpu": cpu, "commands": handled, "rows": rows, "worst": worst}
+    slowest.sort(reverse=True)
+    return {"cpu": cpu, "commands": handled, "rows": rows, "worst": worst,
+            "slowest": slowest[:10] + [(-1.0, 0, "", 0, 0, 0)] + single}
 
 
 def main(argv=None) -> int:
@@ -111,6 +131,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoints", type=int, nargs="+", default=[1000, 10000, 20000])
     p.add_argument("--compare-persistence", action="store_true")
+    p.add_argument("--worst", action="store_true", help="list the 10 worst commands and what they did")
     args = p.parse_args(argv)
     checkpoints = [c for c in args.checkpoints if c <= args.trials] or [args.trials]
     print(f"# Scale: {args.trials:,} trials, {args.workers} workers, R={args.R}, eta=3\n")
@@ -125,11 +146,20 @@ def main(argv=None) -> int:
         print(f"\nCPU ratio, journal / off: {on['cpu'] / off['cpu']:.3f}")
         return 0
     result = run(args.trials, args.workers, args.R, args.seed, True, checkpoints, quiet=False)
-    print("| trials | peak RSS MB | state on disk KB | state write ms (mean / max) | worst command ms |")
-    print("|---|---|---|---|---|")
+    print("| trials | peak RSS MB | state on disk KB | state write ms (mean / max) | worst command ms | "
+          "commands over 100 ms |")
+    print("|---|---|---|---|---|---|")
     for r in result["rows"]:
         print(f"| {r['trials']:,} | {r['rss_mb']:.0f} | {r['state_kb']:,.0f} | {r['write_ms_mean']:.2f} / "
-              f"{r['write_ms_max']:.1f} | {r['worst_command_ms']:.0f} |")
+              f"{r['write_ms_max']:.1f} | {r['worst_command_ms']:.0f} | {r['over_100ms']:,} of {r['commands']:,} |")
+    if args.worst:
+        print("\n| worst commands: ms | command # | kind | brackets opened | refits started | full factorisations |")
+        print("|---|---|---|---|---|---|")
+        for spent, number, kind, opened, refits, factorisations in result["slowest"]:
+            if spent < 0:
+                print("| *worst that opened at most one bracket:* | | | | | |")
+                continue
+            print(f"| {1000 * spent:.0f} | {number:,} | {kind} | {opened} | {refits} | {factorisations} |")
     return 0
 
 

@@ -25,6 +25,7 @@ from . import journal, persistence
 from .engine import Engine
 from .keys import RESERVED_KEYS
 from .metrics import intermediate_budget, load_json, metric_value, read_metric
+from .model.fitting import import_gpy
 from .records import Records
 from .searchspace import SearchSpace, SearchSpaceError
 from .settings import ClassArgsError, Settings, parse_class_args
@@ -54,6 +55,7 @@ class HyperJump(MsgDispatcherBase):
             self.report_error(f"HyperJump: {error}")
             raise
         _set_log_levels(self.settings.log_level if "log_level" in class_args else None)
+        import_gpy()  # at the dispatcher's start, not inside the command that starts the first refit
         self._reset_state()
 
     def _reset_state(self) -> None:

@@ -32,9 +32,15 @@ class StateError(ValueError):
 
 # ---- brackets ------------------------------------------------------------------------------------
 def bracket_to_dict(b: Bracket) -> dict[str, Any]:
+    d = bracket_to_dict_head(b)
+    d["slots"] = [[[x.config_id, x.status.value, x.loss] for x in stage] for stage in b.slots]
+    return d
+
+
+def bracket_to_dict_head(b: Bracket) -> dict[str, Any]:
+    """``bracket_to_dict`` without the slots."""
     return {"bracket_id": b.bracket_id, "iteration": b.iteration, "s": b.s,
-            "plan": [[p.n, p.budget] for p in b.plan], "stage": b.stage, "jumped": b.jumped, "no_jump": b.no_jump,
-            "slots": [[[x.config_id, x.status.value, x.loss] for x in stage] for stage in b.slots]}
+            "plan": [[p.n, p.budget] for p in b.plan], "stage": b.stage, "jumped": b.jumped, "no_jump": b.no_jump}
 
 
 def bracket_from_dict(d: dict[str, Any]) -> Bracket:
@@ -56,16 +62,21 @@ def _brackets_from(documents: list[dict[str, Any]]) -> list[Bracket]:
 
 # ---- the whole state -------------------------------------------------------------------------------
 def document(engine: Engine) -> dict[str, Any]:
+    doc = document_head(engine)
+    doc.update(configs=engine.searcher.configs, trials=engine.ledger.to_rows(),
+               brackets=[bracket_to_dict(b) for b in engine.scheduler.brackets],
+               observations=engine.evidence.observations)
+    return doc
+
+
+def document_head(engine: Engine) -> dict[str, Any]:
+    """``document`` without its four long lists (configs, trials, brackets, observations)."""
     s = engine.settings
     doc = {
         "version": VERSION,
         "settings": {key: getattr(s, key) for key in _SCHEDULE_SETTINGS},
-        "configs": engine.searcher.configs,
-        "trials": engine.ledger.to_rows(),
-        "brackets": [bracket_to_dict(b) for b in engine.scheduler.brackets],
         "next_parameter_id": engine.ledger.next_parameter_id,
         "incumbent": engine.evidence.incumbent,
-        "observations": engine.evidence.observations,
         "rng": engine.searcher.rng.bit_generator.state,
         "longest_run": engine.ledger.longest_run,
     }

@@ -14,12 +14,13 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 _EPSILON = 1e-6  # NNI's, so floor/ceil land on the same integers
 # Brackets a policy may skip whole, in a row, before one is run as plain successive halving.
 # (With p_no_jump > 0 a plain bracket comes long before; this only bounds p_no_jump = 0.)
 MAX_SKIPPED_BRACKETS = 20
+_JOURNALED_FIELDS = frozenset(("status", "loss"))  # a slot's fields that change after it is created
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,21 @@ class Slot:
     budget: int
     status: SlotStatus = SlotStatus.PENDING
     loss: Optional[float] = None
+
+    def __init__(self, bracket_id: int, stage: int, config_id: int, budget: int,
+                 status: SlotStatus = SlotStatus.PENDING, loss: Optional[float] = None) -> None:
+        # written out (a dataclass's __init__ would go through __setattr__ six times per slot)
+        self.__dict__.update(bracket_id=bracket_id, stage=stage, config_id=config_id, budget=budget,
+                             status=status, loss=loss)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A slot the journal wrote (``_journal_at`` = (its set of changed positions, bracket, stage, index))
+        puts its position (bracket, stage, index) in that set when its status or loss changes."""
+        object.__setattr__(self, name, value)
+        if name in _JOURNALED_FIELDS:
+            at = self.__dict__.get("_journal_at")
+            if at is not None:
+                at[0].add(at[1:])
 
     @property
     def finished(self) -> bool:
@@ -206,12 +222,6 @@ class Scheduler:
     @property
     def open_brackets(self) -> list[Bracket]:
         return [b for b in self.brackets if not b.finished]
-
-    def all_slots(self) -> Iterator[Slot]:
-        """Every slot of every bracket (what ran, runs, waits or was dropped)."""
-        for bracket in self.brackets:
-            for stage in bracket.slots:
-                yield from stage
 
     def _may_open_bracket(self) -> bool:
         open_ = self.open_brackets

@@ -71,6 +71,7 @@ class Searcher:
         self.scheduler: Any = None                      # read for the slots of every bracket (attach)
         self._grid: Optional[tuple[list[dict[str, Any]], list[Key], np.ndarray]] = None
         self._exhausted_logged: set[int] = set()
+        self._what_ran = _WhatRan()
 
     def attach(self, scheduler: Any) -> None:
         """The scheduler whose brackets say which configuration ran at which budget."""
@@ -146,12 +147,17 @@ class Searcher:
     # ---- what ran ------------------------------------------------------------------------------
     def _largest_budgets(self) -> dict[Key, float]:
         """Configuration key -> the largest budget of its slots in any bracket (inf once it failed)."""
-        largest: dict[Key, float] = {}
         if self.scheduler is None:
-            return largest
+            return {}
+        if getattr(self.scheduler, "rungs", None) is not None:   # exec_mode async: its rungs, one pass
+            return self._largest_of_slots(self.scheduler.all_slots())
+        return self._what_ran.largest(self._space(), self.configs, self.scheduler.brackets, self._key_or_none)
+
+    def _largest_of_slots(self, slots: Any) -> dict[Key, float]:
+        largest: dict[Key, float] = {}
         space = self._space()
         keys: dict[int, Optional[Key]] = {}
-        for slot in self.scheduler.all_slots():
+        for slot in slots:
             c = slot.config_id
             if c not in keys:
                 keys[c] = self._key_or_none(space, c)
@@ -299,3 +305,54 @@ class Searcher:
         """Stable per configuration, and different for another configuration under the same id."""
         text = json.dumps(plain(self.configs[config_id]), sort_keys=True)
         return f"c{config_id}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+
+
+class _WhatRan:
+    """``Searcher._largest_budgets`` without a pass over every slot of every bracket at each new bracket.
+
+    A finished bracket's slots never change again (a late result of a finished slot is ignored, ``revise``
+    acts only in an open bracket), so its budgets are folded once into ``_folded``; only the open brackets
+    are read at each call. Keys are computed once per configuration id. Everything is dropped when the
+    search space, the list of configurations or the list of brackets is another object (a new space, a
+    resumed state), so the result is always that of the full pass."""
+
+    def __init__(self) -> None:
+        self._owner: tuple[Any, ...] = ()
+        self._keys: list[Optional[Key]] = []
+        self._folded: dict[Key, float] = {}
+        self._folded_ids: set[int] = set()
+        self._open_ids: list[int] = []  # brackets not folded yet, in order
+
+    def largest(self, space: SearchSpace, configs: list[dict[str, Any]], brackets: list[Any],
+                key_of: Any) -> dict[Key, float]:
+        owner = (space, configs, brackets)
+        if len(owner) != len(self._owner) or any(a is not b for a, b in zip(owner, self._owner)):
+            self._owner, self._keys, self._folded, self._folded_ids, self._open_ids = owner, [], {}, set(), []
+        keys = self._keys
+        while len(keys) < len(configs):
+            keys.append(key_of(space, len(keys)))
+        self._open_ids.extend(range(len(self._folded_ids) + len(self._open_ids), len(brackets)))
+        still_open: list[int] = []
+        for k in self._open_ids:
+            if brackets[k].finished:
+                _fold(self._folded, brackets[k], keys)
+                self._folded_ids.add(k)
+            else:
+                still_open.append(k)
+        self._open_ids = still_open
+        largest = dict(self._folded)
+        for k in still_open:
+            _fold(largest, brackets[k], keys)
+        return largest
+
+
+def _fold(largest: dict[Key, float], bracket: Any, keys: list[Optional[Key]]) -> None:
+    """Raise ``largest`` to the budgets of the bracket's slots (inf for a failed one)."""
+    for stage in bracket.slots:
+        for slot in stage:
+            key = keys[slot.config_id]
+            if key is None:
+                continue
+            value = math.inf if slot.status.value == "FAILED" else float(slot.budget)
+            if value > largest.get(key, -math.inf):
+                largest[key] = value

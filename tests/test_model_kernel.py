@@ -36,3 +36,22 @@ def test_kernel_is_matern_times_linear_budget_kernel_and_its_diagonal_agrees():
             assert K[i, j] == pytest.approx(km * (0.7 + 2.5 * p[i] * p[j]), rel=1e-13)
     np.testing.assert_allclose(kernel_diag(H, p), np.diag(K), rtol=1e-12)
     assert np.all(np.linalg.eigvalsh(K) > -1e-10)  # a covariance
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_in_place_kernel_equals_the_plain_expression_bit_for_bit(seed):
+    """matern and kernel work in place; the model's decisions depend on the last bits, so they must not move."""
+    rng = np.random.default_rng(seed)
+    d = 1 + seed % 5
+    n, m = (int(v) for v in rng.integers(1, 300, 2))
+    h = KernelHyperparameters(lengthscale=rng.uniform(0.01, 5, d), matern_variance=[1.0, 0.7][seed % 2],
+                              bias_variance=float(rng.uniform(1e-3, 10)), linear_variance=float(rng.uniform(1e-3, 10)),
+                              noise_variance=0.01)
+    x1, x2, p1, p2 = rng.random((n, d)), rng.random((m, d)), rng.random(n), rng.random(m)
+    if seed % 3 == 0:
+        x2, p2 = x1, p1
+    a, c = x1 / h.lengthscale, x2 / h.lengthscale
+    r = np.sqrt(np.clip(np.sum(a * a, axis=1)[:, None] + np.sum(c * c, axis=1)[None, :] - 2.0 * (a @ c.T), 0.0, np.inf))
+    plain = h.matern_variance * (1.0 + np.sqrt(5.0) * r + (5.0 / 3.0) * r * r) * np.exp(-np.sqrt(5.0) * r)
+    assert np.array_equal(matern(h, x1, x2), plain)
+    assert np.array_equal(kernel(h, x1, p1, x2, p2), plain * (h.bias_variance + h.linear_variance * np.outer(p1, p2)))

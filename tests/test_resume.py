@@ -161,8 +161,16 @@ def test_a_damaged_journal_resumes_from_its_last_good_line(checkpoint, caplog, d
     assert issued.isdisjoint(t["parameter_id"] for t in new_trials(after)), "ids of lost lines are never reused"
 
 
-def test_the_journal_replays_to_exactly_the_live_state_after_every_command(checkpoint):
-    """Under faults and 8 workers (jumps, kills, late and duplicate FINALs), snapshot + journal == live state."""
+@pytest.mark.parametrize("compaction", ["none", "in small pieces"])
+def test_the_journal_replays_to_exactly_the_live_state_after_every_command(checkpoint, monkeypatch, compaction):
+    """Under faults and 8 workers (jumps, kills, late and duplicate FINALs), snapshot + journal == live state.
+
+    "in small pieces": the journal is compacted every few kB, 5 items per save, so that the state is also
+    read back while a compaction is under way (old snapshot + old journal + journal) and from fuzzy
+    snapshots (pieces read at different saves) followed by the lines after their start."""
+    if compaction != "none":
+        monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 3000)
+        monkeypatch.setattr(journal, "PIECE_ITEMS", 5)
     import golden_traces as golden
     from hyperjump_advisor.replay import advisors
     from hyperjump_advisor.replay.faults import Faults
@@ -172,7 +180,7 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
     table = golden.synthetic_table()
     budgets = resolve_R_eta(table)
     advisor = advisors.get("hyperjump").build(R=budgets.R, eta=budgets.eta, seed=4, class_args={})
-    checked = []
+    checked, compacting, kinds = [], [], set()
 
     class Checked:
         sent = advisor.sent
@@ -184,6 +192,12 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
             stored.pop("journal_seq")
             assert stored == expected, f"after {command.name} #{len(checked)}"
             checked.append(command)
+            folder = os.environ["NNI_CHECKPOINT_DIRECTORY"]
+            compacting.append(os.path.exists(os.path.join(folder, journal.OLD_JOURNAL_FILE)))
+            path = os.path.join(folder, journal.JOURNAL_FILE)
+            with open(path, encoding="utf-8") if os.path.exists(path) else open(os.devnull) as f:
+                for entry in map(json.loads, f.read().splitlines()):
+                    kinds.update(key for key in ("heads", "stages", "slots", "brackets") if entry.get(key))
 
     faults = Faults(fail=0.2, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=4)
     limit = auto_time_limit(table, budgets, 8, iterations=1)
@@ -191,3 +205,7 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
     result = Simulator(Checked(), table, budgets, config).run()
     assert result["error"] is None and len(checked) > 200
     assert any(b.jumped for b in advisor.engine.scheduler.brackets)
+    assert kinds == {"heads", "stages", "slots", "brackets"}, "every kind of bracket record was replayed"
+    if compaction != "none":
+        ended = sum(1 for a, b in zip(compacting, compacting[1:]) if a and not b)
+        assert ended >= 3 and sum(compacting) > 20, "compactions ran over several commands, and ended"

@@ -28,9 +28,6 @@ class FakeScheduler:
         bracket.stage = 1
         self.brackets.append(bracket)
 
-    def all_slots(self):
-        return (slot for bracket in self.brackets for stage in bracket.slots for slot in stage)
-
 
 def searcher(space=FINITE, seed=0, **options):
     s = Searcher(seed, 0.3, SearchOptions(**options))

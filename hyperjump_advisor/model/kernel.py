@@ -47,18 +47,41 @@ def budget_feature(b: Union[float, Array]) -> Union[float, Array]:
 
 
 def matern(h: KernelHyperparameters, x1: Array, x2: Array) -> Array:
-    """ARD Matern 5/2 over the hyperparameters -> (n1, n2); GPy's formula."""
+    """ARD Matern 5/2 over the hyperparameters -> (n1, n2); GPy's formula.
+
+    Evaluated in place in two (n1, n2) buffers, operation by operation as the expression
+    ``mv * (1 + sqrt5 r + 5/3 r r) * exp(-sqrt5 r)`` with r = sqrt(max(|a|^2 + |c|^2 - 2 a.c, 0)),
+    so the result is bit for bit that of the expression (tests/test_model_kernel.py) without its
+    eight temporaries (half the time at 1,000 x 1,000)."""
     a = x1 / h.lengthscale
     c = x2 / h.lengthscale
-    sq = np.sum(a * a, axis=1)[:, None] + np.sum(c * c, axis=1)[None, :] - 2.0 * (a @ c.T)
-    r = np.sqrt(np.clip(sq, 0.0, np.inf))
-    out: Array = h.matern_variance * (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * np.exp(-_SQRT5 * r)
+    cross = a @ c.T
+    cross *= 2.0
+    r = np.add(np.sum(a * a, axis=1)[:, None], np.sum(c * c, axis=1)[None, :])
+    r -= cross
+    np.clip(r, 0.0, np.inf, out=r)
+    np.sqrt(r, out=r)
+    out: Array = np.multiply(_SQRT5, r, out=cross)
+    out += 1.0
+    second = np.multiply(5.0 / 3.0, r)
+    second *= r
+    out += second
+    if h.matern_variance != 1.0:
+        out *= h.matern_variance
+    np.multiply(-_SQRT5, r, out=second)
+    np.exp(second, out=second)
+    out *= second
     return out
 
 
 def kernel(h: KernelHyperparameters, x1: Array, p1: Array, x2: Array, p2: Array) -> Array:
-    """k((x1, phi1), (x2, phi2)) = Matern52(x1, x2) * (s_b + s_l phi1 phi2) -> (n1, n2)."""
-    return matern(h, x1, x2) * (h.bias_variance + h.linear_variance * np.outer(p1, p2))
+    """k((x1, phi1), (x2, phi2)) = Matern52(x1, x2) * (s_b + s_l phi1 phi2) -> (n1, n2) (in place, as ``matern``)."""
+    out = matern(h, x1, x2)
+    budget = np.outer(p1, p2)
+    budget *= h.linear_variance
+    budget += h.bias_variance
+    out *= budget
+    return out
 
 
 def kernel_diag(h: KernelHyperparameters, p: Array) -> Array:
