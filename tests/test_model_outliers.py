@@ -39,3 +39,9 @@ def test_the_gp_predicts_finite_values_after_a_diverged_result():
     gp.add_observations(x, np.ones(12), losses)
     mean, std = gp.predict(np.linspace(0, 1, 5)[:, None], 1.0)
     assert np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(mean < 1e3)
+
+
+def test_a_loss_of_exactly_zero_at_the_floor_bound_is_not_moved_by_rounding():
+    # found by hypothesis: median 0.80078125, the 1%-of-median floor puts the bound at 0 up to rounding
+    losses = np.array([0.0, 0.8046875, 0.80078125])
+    assert np.array_equal(tame_outliers(losses), losses)

@@ -18,6 +18,9 @@ from numpy.typing import NDArray
 
 SPREADS = 100.0
 _MAD_TO_STD = 1.4826
+# median - 100 x (1% of the median) rounds to about 1e-16, not 0: the bound keeps this much slack so that
+# "nothing between 0 and twice the median is clipped" holds in floating point (a loss of exactly 0 stays 0)
+_ROUNDING = 1e-9
 
 
 def tame_outliers(losses: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -26,4 +29,5 @@ def tame_outliers(losses: NDArray[np.float64]) -> NDArray[np.float64]:
     median = float(np.median(losses))
     deviation = float(np.median(np.abs(losses - median)))
     spread = max(_MAD_TO_STD * deviation, 0.01 * abs(median), 1e-9)
-    return np.clip(losses, median - SPREADS * spread, median + SPREADS * spread)
+    reach = SPREADS * spread * (1 + _ROUNDING)
+    return np.clip(losses, median - reach, median + reach)
