@@ -61,18 +61,25 @@ class Case:
 
 
 CASES = [
-    Case("synthetic-w1-parallel-s0", "synthetic", 1, 0, iterations=2),
+    Case("synthetic-w1-parallel-s0", "synthetic", 1, 0, {"exec_mode": "parallelism"}, iterations=2),
     Case("synthetic-w1-serial-s1", "synthetic", 1, 1, {"exec_mode": "serial"}, iterations=2),
-    Case("synthetic-w8-parallel-s0", "synthetic", 8, 0, iterations=2),
+    Case("synthetic-w8-parallel-s0", "synthetic", 8, 0, {"exec_mode": "parallelism"}, iterations=2),
     Case("synthetic-w8-serial-s2", "synthetic", 8, 2, {"exec_mode": "serial"}, iterations=2),
-    Case("synthetic-w32-parallel-s3", "synthetic", 32, 3, iterations=3),
-    Case("synthetic-w4-faults-s4", "synthetic", 4, 4, iterations=2,
+    Case("synthetic-w32-parallel-s3", "synthetic", 32, 3, {"exec_mode": "parallelism"}, iterations=3),
+    Case("synthetic-w4-faults-s4", "synthetic", 4, 4, {"exec_mode": "parallelism"}, iterations=2,
          faults=Faults(fail=0.2, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=4)),
-    Case("synthetic-w2-norisk-order-s5", "synthetic", 2, 5, {"order_by_risk": False, "p_no_jump": 0.0}),
-    Case("synthetic-w3-rank1-s6", "synthetic", 3, 6, {"rank_one_order": True, "hold_first_bracket": True}),
-    Case("mnist-w1-parallel-s0", "hyperjump:mnist_epochs", 1, 0, fast=False),
+    Case("synthetic-w2-norisk-order-s5", "synthetic", 2, 5,
+         {"order_by_risk": False, "p_no_jump": 0.0, "exec_mode": "parallelism"}),
+    Case("synthetic-w3-rank1-s6", "synthetic", 3, 6, {"rank_one_order": True, "hold_first_bracket": True,
+                                                         "exec_mode": "parallelism"}),
+    Case("mnist-w1-parallel-s0", "hyperjump:mnist_epochs", 1, 0, {"exec_mode": "parallelism"}, fast=False),
     Case("mnist-w8-serial-s1", "hyperjump:mnist_epochs", 8, 1, {"exec_mode": "serial"}, fast=False),
-    Case("cnn_time3-w8-parallel-s2", "hyperjump:cnn_time3", 8, 2, iterations=0.5, fast=False),
+    Case("cnn_time3-w8-parallel-s2", "hyperjump:cnn_time3", 8, 2, {"exec_mode": "parallelism"}, iterations=0.5,
+         fast=False),
+    Case("synthetic-w8-async-s7", "synthetic", 8, 7, {"exec_mode": "async"}, iterations=2),
+    Case("synthetic-w1-async-faults-s8", "synthetic", 1, 8, {"exec_mode": "async"}, iterations=2,
+         faults=Faults(fail=0.2, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=8)),
+    Case("mnist-w8-async-s9", "hyperjump:mnist_epochs", 8, 9, {"exec_mode": "async"}, iterations=0.5, fast=False),
     Case("unet-w1-serial-s3", "hyperjump:unet", 1, 3, {"exec_mode": "serial"}, iterations=0.5, fast=False),
 ]
 BY_NAME = {case.name: case for case in CASES}
