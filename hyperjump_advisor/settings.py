@@ -32,7 +32,7 @@ class Settings:
     R: int = 60
     eta: int = 3
     optimize_mode: str = "maximize"
-    exec_mode: str = "parallelism"
+    exec_mode: str = "async"
     threshold: float = 0.1
     p_no_jump: float = 0.3
     random_fraction: float = 0.3

@@ -2,6 +2,8 @@
 import csv
 import json
 
+import pytest
+
 from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
@@ -30,13 +32,17 @@ def run(tmp_path, n_results, **args):
     return advisor, audit, rows
 
 
-def test_the_audit_starts_with_a_header_before_any_trial(tmp_path):
-    advisor = build_offline(HyperJump, R=9, eta=3, seed=0)
+@pytest.mark.parametrize("exec_mode,plan", [
+    ("parallelism", [[[9, 1], [3, 3], [1, 9]], [[5, 3], [1, 9]], [[3, 9]]]),   # Hyperband's brackets
+    ("async", [[[9, 1], [3, 3], [1, 9]]]),                                    # the rungs
+])
+def test_the_audit_starts_with_a_header_before_any_trial(tmp_path, exec_mode, plan):
+    advisor = build_offline(HyperJump, R=9, eta=3, seed=0, exec_mode=exec_mode)
     advisor.records = Records(str(tmp_path))
     advisor.process_command(C.Initialize, SPACE)
     (header,) = [json.loads(line) for line in open(tmp_path / "hyperjump-audit.jsonl")]
     assert header["event"] == "header" and header["R"] == 9 and header["eta"] == 3
-    assert header["plan"] == [[[9, 1], [3, 3], [1, 9]], [[5, 3], [1, 9]], [[3, 9]]]
+    assert header["plan"] == plan
     assert header["class_args"]["threshold"] == 0.1
 
 

@@ -71,15 +71,19 @@ def test_a_choice_with_nan_is_refused_at_initialize_naming_the_key():
 
 
 @pytest.mark.parametrize("R", [10_000, 100_000])
-def test_a_huge_R_starts_at_once_and_stays_responsive(R):
-    advisor = build_offline(HyperJump, R=R, eta=3, seed=0)
+@pytest.mark.parametrize("exec_mode", ["parallelism", "async"])
+def test_a_huge_R_starts_at_once_and_stays_responsive(R, exec_mode):
+    advisor = build_offline(HyperJump, R=R, eta=3, seed=0, exec_mode=exec_mode)
     advisor.process_command(C.Initialize, {"x": {"_type": "uniform", "_value": [0, 1]}})
     advisor.process_command(C.RequestTrialJobs, 8)
     for k, trial in enumerate(new_trials(advisor)[:7]):
         report(advisor, trial, trial["parameters"]["x"])
         advisor.process_command(C.RequestTrialJobs, 1)
-    bracket = advisor.engine.scheduler.brackets[0]
-    assert len(bracket.current) > 729 and not bracket.jumped, "a huge stage runs as Hyperband runs it"
+    if exec_mode == "parallelism":
+        bracket = advisor.engine.scheduler.brackets[0]
+        assert len(bracket.current) > 729 and not bracket.jumped, "a huge stage runs as Hyperband runs it"
+    else:
+        assert new_trials(advisor)[0]["parameters"]["TRIAL_BUDGET"] == R, "async's first start is at R"
     assert len(new_trials(advisor)) == 15
 
 

@@ -161,8 +161,10 @@ def test_a_damaged_journal_resumes_from_its_last_good_line(checkpoint, caplog, d
     assert issued.isdisjoint(t["parameter_id"] for t in new_trials(after)), "ids of lost lines are never reused"
 
 
+@pytest.mark.parametrize("exec_mode", ["parallelism", "async"])
 @pytest.mark.parametrize("compaction", ["none", "in small pieces"])
-def test_the_journal_replays_to_exactly_the_live_state_after_every_command(checkpoint, monkeypatch, compaction):
+def test_the_journal_replays_to_exactly_the_live_state_after_every_command(checkpoint, monkeypatch, compaction,
+                                                                          exec_mode):
     """Under faults and 8 workers (jumps, kills, late and duplicate FINALs), snapshot + journal == live state.
 
     "in small pieces": the journal is compacted every few kB, 5 items per save, so that the state is also
@@ -179,7 +181,8 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
 
     table = golden.synthetic_table()
     budgets = resolve_R_eta(table)
-    advisor = advisors.get("hyperjump").build(R=budgets.R, eta=budgets.eta, seed=4, class_args={})
+    advisor = advisors.get("hyperjump").build(R=budgets.R, eta=budgets.eta, seed=4,
+                                              class_args={"exec_mode": exec_mode})
     checked, compacting, kinds = [], [], set()
 
     class Checked:
@@ -197,15 +200,19 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
             path = os.path.join(folder, journal.JOURNAL_FILE)
             with open(path, encoding="utf-8") if os.path.exists(path) else open(os.devnull) as f:
                 for entry in map(json.loads, f.read().splitlines()):
-                    kinds.update(key for key in ("heads", "stages", "slots", "brackets") if entry.get(key))
+                    kinds.update(key for key in ("heads", "stages", "slots", "brackets", "async_rungs")
+                                 if entry.get(key))
 
     faults = Faults(fail=0.2, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=4)
     limit = auto_time_limit(table, budgets, 8, iterations=1)
     config = SimConfig(workers=8, time_limit=limit, faults=faults)
     result = Simulator(Checked(), table, budgets, config).run()
     assert result["error"] is None and len(checked) > 200
-    assert any(b.jumped for b in advisor.engine.scheduler.brackets)
-    assert kinds == {"heads", "stages", "slots", "brackets"}, "every kind of bracket record was replayed"
+    if exec_mode == "parallelism":
+        assert any(b.jumped for b in advisor.engine.scheduler.brackets)
+        assert kinds == {"heads", "stages", "slots", "brackets"}, "every kind of bracket record was replayed"
+    else:
+        assert kinds == {"async_rungs"} and any(advisor.engine.scheduler.rungs.moved_on[1:])
     if compaction != "none":
         ended = sum(1 for a, b in zip(compacting, compacting[1:]) if a and not b)
         assert ended >= 3 and sum(compacting) > 20, "compactions ran over several commands, and ended"
