@@ -54,8 +54,8 @@ bench: register peers
 	    --seeds-for 'syne-mobster=5' --seeds-for 'syne-hypertune=5' --checkpoint-seeds 1 \
 	    --readme-table bench-results/README-table.md
 	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/ablation --workers 1 8 --seeds 10 --checkpoint-seeds 0 \
-	    --advisors hyperjump hyperjump-no-jump hyperjump-no-order hyperjump-no-warmstart \
-	    hyperjump-no-resume hyperjump-rank1 hyperband
+	    --advisors hyperjump hyperjump-sync hyperjump-async1 hyperjump-async-trusting hyperjump-no-jump \
+	    hyperjump-no-warmstart hyperjump-no-resume hyperband
 
 # A few minutes: two tables, 5 seeds, HyperJump against the peers that do not fit a GP per decision.
 bench-quick: register peers

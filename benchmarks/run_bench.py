@@ -74,8 +74,8 @@ TABLES = ["hyperjump:cnn", "hyperjump:cnn_time3", "hyperjump:mnist_epochs", "hyp
 QUICK_TABLES = ["hyperjump:mnist_epochs", "hyperjump:cnn"]
 WORKERS = [1, 8, 32]
 STANDARD = ["hyperjump", "hyperband", "nni-hyperband", "nni-bohb", "random"]
-ABLATIONS = ["hyperjump", "hyperjump-no-jump", "hyperjump-no-order", "hyperjump-no-warmstart", "hyperjump-no-resume",
-             "hyperjump-rank1", "hyperband"]
+ABLATIONS = ["hyperjump", "hyperjump-sync", "hyperjump-async1", "hyperjump-async-trusting", "hyperjump-no-jump",
+             "hyperjump-no-warmstart", "hyperjump-no-resume", "hyperband"]
 
 
 def default_advisors() -> list[str]:

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 def replay(workers, seed, faults=Faults(), iterations=1, **class_args):
     table = shared_table("mnist_epochs")
     budgets = resolve_R_eta(table)
+    class_args = {"exec_mode": "parallelism", **class_args}   # the synchronous brackets' parallelism
     advisor = advisors.get("hyperjump").build(R=budgets.R, eta=budgets.eta, seed=seed, class_args=class_args)
     limit = auto_time_limit(table, budgets, workers, iterations)
     result = Simulator(advisor, table, budgets, SimConfig(workers=workers, time_limit=limit, faults=faults)).run()

@@ -116,6 +116,8 @@ PLAIN_HYPERBAND = {"threshold": 0, "random_fraction": 1, "pause_resume": False, 
 register_ours("hyperband", PLAIN_HYPERBAND,
               "this project's advisor as plain Hyperband (no jumps, random brackets, training from scratch)")
 # Ablations (paper Fig. 2f) and variants
+register_ours("hyperjump-sync", {"exec_mode": "parallelism"},
+              "HyperJump on synchronous brackets (exec_mode parallelism, the default before async)")
 register_ours("hyperjump-no-jump", {"threshold": 0}, "HyperJump without jumps (warm start only)")
 register_ours("hyperjump-no-order", {"order_by_risk": False}, "HyperJump testing a stage in Hyperband's order")
 register_ours("hyperjump-no-warmstart", {"random_fraction": 1}, "HyperJump with uniformly random brackets")
