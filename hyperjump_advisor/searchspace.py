@@ -76,6 +76,11 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
+def _same_option(option: Any, value: Any) -> bool:
+    """How a trial's value is matched to a choice option: by equality, but True is not 1."""
+    return bool(option == value) and isinstance(option, bool) == isinstance(value, bool)
+
+
 def _clip_to_finite(value: float) -> float:
     """The nearest finite float (NNI would give +-inf where a draw overflows)."""
     return min(max(value, -_FLOAT_MAX), _FLOAT_MAX)
@@ -179,8 +184,12 @@ class Parameter:
                 raise SearchSpaceError(
                     f"{where}: NaN cannot be a choice option (NaN is not equal to itself, so a trial's value "
                     'could never be matched to it); use a string such as "nan" and convert it in the trial')
-        if len({repr(o) for o in options}) != len(options):
-            raise SearchSpaceError(f"{where}: choice options must be distinct, got {options!r}")
+        for i, option in enumerate(options):
+            for other in options[:i]:
+                if _same_option(other, option):
+                    raise SearchSpaceError(
+                        f"{where}: choice options must be distinct, but {other!r} and {option!r} are equal "
+                        f"(a trial's value could not tell them apart); list each value once, got {options!r}")
         return cls(name, "choice", tuple(options))
 
     @classmethod
@@ -311,7 +320,7 @@ class Parameter:
 
     def _choice_index(self, value: Any) -> int:
         for i, option in enumerate(self.args):
-            if option == value and isinstance(option, bool) == isinstance(value, bool):
+            if _same_option(option, value):
                 return i
         raise SearchSpaceError(f'parameter "{self.name}": {value!r} is not one of {list(self.args)!r}')
 

@@ -97,6 +97,8 @@ def test_loguniform_encoding_is_linear_in_log():
     ({"a": {"_type": "normal", "_value": [0, -1]}}, ['"a"', "sigma > 0"]),
     ({"a": {"_type": "randint", "_value": [0, 2.5]}}, ['"a"', "integer"]),
     ({"a": {"_type": "choice", "_value": []}}, ['"a"', "at least one"]),
+    ({"a": {"_type": "choice", "_value": [0, 0.0]}}, ['"a"', "distinct", "0 and 0.0"]),
+    ({"a": {"_type": "choice", "_value": [1, "x", 1.0]}}, ['"a"', "distinct", "1 and 1.0"]),
     ({"a": {"_value": [1]}}, ['"a"', "_type"]),
     ({"a": [1, 2]}, ['"a"', "_type"]),
     ({}, ["empty"]),
@@ -107,6 +109,11 @@ def test_bad_spaces_name_the_key(spec, words):
         SearchSpace(spec, reserved=("TRIAL_BUDGET",))
     for word in words:
         assert word in str(error.value)
+
+
+def test_true_and_one_are_distinct_choice_options():
+    space = SearchSpace({"a": {"_type": "choice", "_value": [1, True]}})
+    assert [repr(space.decode(space.encode({"a": v}))["a"]) for v in (1, True)] == ["1", "True"]
 
 
 def test_encoding_a_foreign_value_names_the_parameter():
