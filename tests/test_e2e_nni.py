@@ -20,11 +20,13 @@ def free_port() -> int:
 
 
 def parameters_the_trial_ran(trial_log: Path) -> dict:
-    """From the trial's own log: NNI's job list can show another trial's parameters (NNI issue 5726)."""
-    for line in trial_log.read_text().splitlines():
-        if "parameters received:" in line:
-            return ast.literal_eval(line.split("parameters received:", 1)[1].strip())
-    raise AssertionError(f"{trial_log} has no parameters line")
+    """From the trial's own log: NNI's job list can show another trial's parameters (NNI issue 5726).
+    The last run counts: after a resume NNI can give a trial job id that was running at the stop to
+    another parameter, appending that run to the same trial.log."""
+    received = [line.split("parameters received:", 1)[1].strip()
+                for line in trial_log.read_text().splitlines() if "parameters received:" in line]
+    assert received, f"{trial_log} has no parameters line"
+    return ast.literal_eval(received[-1])
 
 
 @pytest.mark.e2e
