@@ -22,7 +22,14 @@ rung 0 (ASHA's one bracket; measured slower, see the README).
 ``next_slot`` is ASHA's ``get_job``: from the top rung down, the best configuration of rung k that
 ranks in the top ``floor(n_k / eta)`` of the n_k results rung k has seen (a failed trial counts as
 the worst result) and has not moved on is promoted; when nothing can be promoted a new
-configuration starts. New configurations come from the searcher in batches of
+configuration starts. One addition (``challengers``): when ASHA's rule gives nothing at rung k, a
+result that is the best rung k has seen and beats the incumbent (the best loss at R; any result,
+before there is one) moves up at once. ASHA needs eta results at a rung before anything leaves it,
+so a configuration that is already better at a small budget than anything measured at R waited for
+eta - 1 others there; it is the likeliest next incumbent, and records are rare (about ln n of n
+results), so the extra promotions cost little. Measured in the replay (6 seeds): time to 10% regret
+on cnn at 8 workers 128 s -> 93 s, mnist at 1 worker 542 s -> 391 s; to 1% on cnn_time3 at 1 worker
+1,976 s -> 1,634 s. New configurations come from the searcher in batches of
 :data:`NEW_CONFIG_BATCH` (so ``random_fraction`` splits a batch as it splits a bracket), the
 model-chosen ones first, never one that has run before.
 
@@ -131,6 +138,19 @@ def asha_promotable(results: list[tuple[int, Optional[float]]], eta: int, moved_
     return [c for c, loss in top if loss is not None and c not in moved_on]
 
 
+def challengers(results: list[tuple[int, Optional[float]]], moved_on: set[int],
+                incumbent: Optional[float]) -> list[int]:
+    """The best result of a rung (ties: earlier first) when it has not moved on and beats the incumbent (or
+    there is none yet): before ASHA's top 1/eta holds it, it is likely to be the next incumbent."""
+    done = [(c, loss) for c, loss in results if loss is not None]
+    if not done:
+        return []
+    c, loss = min(done, key=lambda r: r[1])
+    if c in moved_on or (incumbent is not None and loss >= incumbent):
+        return []
+    return [c]
+
+
 def promotion_bar(losses: list[float], divisor: int) -> Optional[float]:
     """The loss a newcomer must beat to rank in the top max(1, floor((n + 1) / divisor)) of n + 1."""
     if not losses:
@@ -226,7 +246,7 @@ class AsyncScheduler:
 
     def __init__(self, R: int, eta: int, new_configs: Callable[[int, int], list[int]],
                  draw_no_jump: Callable[[], bool] = lambda: False, on_event: Optional[EventSink] = None,
-                 several_brackets: bool = True):
+                 several_brackets: bool = True, promote_challengers: bool = True):
         self.R, self.eta = R, eta
         self.new_configs = new_configs
         self.draw_no_jump = draw_no_jump
@@ -235,6 +255,7 @@ class AsyncScheduler:
         self.iteration_plans = [self.rungs.plan]   # what the engine reads for the schedule's budgets
         self.several_brackets = several_brackets   # False: every configuration starts at rung 0 (ASHA's one bracket)
         self.start_costs = bracket_start_costs(R, eta)
+        self.promote_challengers = promote_challengers  # a rung's best result that beats the incumbent moves up at once
         self.explain_jumps = True                  # rule 1 only for configurations the model explains (EXPLAIN_Z)
         self.policy: Any = None                     # the engine installs a RiskPolicy when jumping is on
 
@@ -254,11 +275,14 @@ class AsyncScheduler:
         r = self.rungs
         for k in range(r.top - 1, -1, -1):
             candidates = asha_promotable(r.result_pairs(k), self.eta, r.moved_on[k])
+            kind = "asha"
+            if not candidates and self.promote_challengers:
+                candidates, kind = challengers(r.result_pairs(k), r.moved_on[k], self._incumbent()), "challenger"
             if candidates:
                 c = candidates[0]
                 target = self._jump_target(c, k)
                 r.moved_on[k].add(c)
-                self.on_event({"event": "promotion", "kind": "asha" if target == k + 1 else "async_jump",
+                self.on_event({"event": "promotion", "kind": kind if target == k + 1 else "async_jump",
                                "bracket": ASYNC_BRACKET, "stage": k, "to_stage": target,
                                "from_budget": r.plan[k].budget, "to_budget": r.plan[target].budget,
                                "kept_config_ids": [c], "discarded_config_ids": []})
@@ -294,6 +318,12 @@ class AsyncScheduler:
         """A final metric after the slot was counted failed: the rung ranks it from now on (used once)."""
         if slot.status is SlotStatus.FAILED and math.isfinite(loss):
             slot.status, slot.loss = SlotStatus.DONE, float(loss)
+
+    def _incumbent(self) -> Optional[float]:
+        """The best loss measured at the top rung (R), None before any."""
+        losses = [x.loss for x in self.rungs.slots[self.rungs.top].values()
+                  if x.status is SlotStatus.DONE and x.loss is not None]
+        return min(losses) if losses else None
 
     # ---- HyperJump's risk ----------------------------------------------------------------------------
     def _risk_ready(self) -> bool:

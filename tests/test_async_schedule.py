@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hyperjump_advisor.async_schedule import (NEW_CONFIG_BATCH, AsyncScheduler, Rungs, asha_promotable,
-                                              promotion_bar, rung_plan)
+                                              challengers, promotion_bar, rung_plan)
 from hyperjump_advisor.jumping import RiskOptions
 from hyperjump_advisor.schedule import SlotStatus
 
@@ -48,6 +48,42 @@ def test_asha_promotable(results, moved_on, eta, expected):
     assert asha_promotable(results, eta, moved_on) == expected
 
 
+# (results in arrival order, moved on, incumbent) -> the challenger of the rung, if any
+CHALLENGERS = [
+    ([], set(), None, []),
+    ([(0, 0.5)], set(), None, [0]),                              # no incumbent yet: the rung's best moves up
+    ([(0, 0.5)], set(), 0.4, []),                                # it does not beat the incumbent
+    ([(0, 0.4)], set(), 0.4, []),                                # a tie does not beat it either
+    ([(0, 0.5), (1, 0.3)], set(), 0.4, [1]),
+    ([(0, 0.3), (1, 0.5)], {0}, None, []),                       # the best moved on: a worse result is no record
+    ([(0, 0.3), (1, 0.2)], {0}, None, [1]),                      # a new record is
+    ([(0, None), (1, None)], set(), None, []),                   # failed results never move on
+    ([(0, 0.3), (1, 0.3)], set(), None, [0]),                    # ties: earlier first
+]
+
+
+@pytest.mark.parametrize("results,moved_on,incumbent,expected", CHALLENGERS)
+def test_challengers(results, moved_on, incumbent, expected):
+    assert challengers(results, moved_on, incumbent) == expected
+
+
+def test_a_rung_record_that_beats_the_incumbent_moves_up_before_asha_would_rank_it():
+    """One bracket, R=9, eta=3. The first configuration climbs to R (no incumbent yet); a worse one stays;
+    a better one leaves rung 0 by ASHA's rule (top third of three) and rung 1 at once, with two results
+    there where ASHA needs three."""
+    events = []
+    sched = AsyncScheduler(9, 3, counting_searcher(), several_brackets=False, on_event=events.append)
+    loss = {0: 0.5, 1: 0.6, 2: 0.2}
+    dispatched = []
+    for _ in range(7):
+        slot = sched.next_slot()
+        dispatched.append((slot.config_id, slot.budget))
+        sched.finish(slot, loss[slot.config_id])
+    assert dispatched == [(0, 1), (0, 3), (0, 9), (1, 1), (2, 1), (2, 3), (2, 9)]
+    kinds = [e["kind"] for e in events if e.get("event") == "promotion"]
+    assert kinds == ["challenger", "challenger", "asha", "challenger"]
+
+
 @pytest.mark.parametrize("losses,divisor,expected", [
     ([], 3, None), ([0.4], 3, 0.4), ([0.4, 0.1], 3, 0.1), ([0.4, 0.1, 0.3], 2, 0.3), ([0.5, 0.4, 0.1, 0.3, 0.2], 3, 0.2),
     ([0.5, 0.4, 0.1, 0.3, 0.2], 9, 0.1)])
@@ -65,7 +101,7 @@ ASHA_R9_ETA3 = [(0, 1), (1, 1), (2, 1), (1, 3), (3, 1), (3, 3), (4, 1), (5, 1), 
 
 
 def test_serial_asha_matches_the_hand_computed_promotions():
-    sched = AsyncScheduler(9, 3, counting_searcher(), several_brackets=False)
+    sched = AsyncScheduler(9, 3, counting_searcher(), several_brackets=False, promote_challengers=False)
     dispatched = []
     for _ in ASHA_R9_ETA3:
         slot = sched.next_slot()
@@ -76,7 +112,7 @@ def test_serial_asha_matches_the_hand_computed_promotions():
 
 def test_parallel_asha_promotes_as_soon_as_a_result_ranks():
     """Four workers: nothing is promotable until three results are in, then the best moves at once."""
-    sched = AsyncScheduler(9, 3, counting_searcher(), several_brackets=False)
+    sched = AsyncScheduler(9, 3, counting_searcher(), several_brackets=False, promote_challengers=False)
     running = [sched.next_slot() for _ in range(4)]
     assert [(x.config_id, x.budget) for x in running] == [(0, 1), (1, 1), (2, 1), (3, 1)]
     for x in running[:2]:
@@ -229,7 +265,8 @@ def test_a_last_promotion_whose_candidates_cannot_beat_the_incumbent_stops():
 
 def test_rungs_round_trip_through_json():
     import json
-    sched = AsyncScheduler(9, 3, counting_searcher(), draw_no_jump=lambda: True, several_brackets=False)
+    sched = AsyncScheduler(9, 3, counting_searcher(), draw_no_jump=lambda: True, several_brackets=False,
+                           promote_challengers=False)
     for slot_loss in [0.3, None, 0.2, 0.5]:
         sched.finish(sched.next_slot(), slot_loss)
     sched.next_slot()                                             # one running

@@ -133,6 +133,9 @@ register_ours("hyperjump-async1", {"exec_mode": "async"},
 register_ours("hyperjump-async-trusting", {"exec_mode": "async"},
               "hyperjump-async jumping past rungs even when the model does not explain the configuration's result",
               factory=lambda: _async_variant(explain_jumps=False))
+register_ours("hyperjump-no-challenger", {"exec_mode": "async"},
+              "hyperjump-async without challenger promotions (only ASHA's top 1/eta of a rung moves up)",
+              factory=lambda: _async_variant(promote_challengers=False))
 register_ours("asha", {"exec_mode": "async", "threshold": 0},
               "this project's async mode with jumps off: ASHA with HyperJump's searcher (EI warm start, resume)")
 register_ours("hyperjump-main", {}, "HyperJump as on main before the searcher changes (ablation baseline)",
@@ -149,7 +152,7 @@ register_ours("hyperjump-rank1", {"rank_one_order": True},
               "HyperJump ordering a stage with the rank-one covariance update of pretend evaluations")
 
 
-def _async_variant(several_brackets: bool = True, explain_jumps: bool = True):
+def _async_variant(several_brackets: bool = True, explain_jumps: bool = True, promote_challengers: bool = True):
     """HyperJump in exec_mode async with the scheduler's start rule set per ablation."""
     base: Any = _our_factory()
 
@@ -158,6 +161,7 @@ def _async_variant(several_brackets: bool = True, explain_jumps: bool = True):
             super()._reset_state()
             self.engine.scheduler.several_brackets = several_brackets
             self.engine.scheduler.explain_jumps = explain_jumps
+            self.engine.scheduler.promote_challengers = promote_challengers
     return Variant
 
 
