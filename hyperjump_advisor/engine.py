@@ -131,9 +131,10 @@ class Engine:
         trial, newly_known = self.ledger.claim_by_metric(parameter_id, job)
         if trial is None:
             return
-        if newly_known and trial.killed_by_us and not trial.ended and job is not None \
-                and job not in self.ledger.ended_jobs:
-            self._send_kill(job)  # dropped by a jump before we knew its job
+        if newly_known and trial.killed_by_us:
+            self._write_trial_row(trial, None)  # dropped by a jump before we knew its job: the record names it now
+            if not trial.ended and job is not None and job not in self.ledger.ended_jobs:
+                self._send_kill(job)
         if kind == "PERIODICAL":
             self._on_intermediate(trial, value, budget, raw)
         elif kind == "FINAL":
@@ -163,9 +164,11 @@ class Engine:
         trial.final_seen = True
         trial.awaiting_final = False
         if trial.killed_by_us:
-            # our kill came too late (the trial finished first): the slot stays skipped, the measurement is kept
+            # our kill came too late (the trial finished first): the slot stays skipped, the measurement is kept,
+            # and the trial's record shows what it reported
             if value is not None:
                 self._observe(trial, self.settings.to_loss(value))
+            self._write_trial_row(trial, value)
             return
         if value is None:
             _logger.warning("parameter %d reported a final metric that is unusable, %s: counted as a failed "
@@ -181,6 +184,8 @@ class Engine:
         now = self.clock()
         if trial.killed_by_us:
             self.ledger.mark_ended(trial, now)
+            if not trial.final_seen:
+                self._write_trial_row(trial, None)  # its job may have become known only with this end
             _logger.info("trial %s (parameter %d) ended after our kill", job, trial.parameter_id)
         elif trial.final_seen:
             self.ledger.mark_ended(trial, now)

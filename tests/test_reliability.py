@@ -256,3 +256,31 @@ def test_a_job_that_ended_is_never_killed_and_a_parameter_it_left_behind_is_reso
     advisor.process_command(C.Ping, "")
     assert trial_a.slot.status.value == "FAILED", "the job that spoke for it ended on another parameter"
     assert not [s for s in advisor.sent if s.name == "KillTrialJob"], "no kill for a job that ended"
+
+
+def test_a_trial_killed_before_its_job_was_known_is_recorded_with_its_job_and_what_it_reported():
+    """A jump can drop a running trial before any metric named its job (found by the nasbench e2e test: the
+    trial's record kept an empty job id, and the result it reported after the kill never reached the record)."""
+    from hyperjump_advisor.schedule import SlotStatus
+
+    advisor = build_offline(HyperJump, R=9, eta=3, seed=0, optimize_mode="minimize", exec_mode="parallelism")
+    rows = []
+    advisor.engine._trial_record = rows.append
+    advisor.process_command(C.Initialize, SPACE)
+    advisor.process_command(C.RequestTrialJobs, 3)
+    finished, silent = new_trials(advisor)[:2]
+    for trial in (finished, silent):
+        slot = advisor.engine.ledger.trials[trial["parameter_id"]].slot
+        slot.status = SlotStatus.SKIPPED                    # what a jump does to the stage it skips
+        advisor.engine._kill([slot])
+    assert not [s for s in advisor.sent if s.name == "KillTrialJob"], "no job is known yet"
+    report(advisor, finished, 0.25, job="JF")               # it finished before the kill could reach it
+    advisor.process_command(C.TrialEnd, trial_end_message("JS", "USER_CANCELED", silent))
+
+    def last_row(trial):
+        return [r for r in rows if r["parameter_id"] == trial["parameter_id"]][-1]
+    assert (last_row(finished)["trial_job_id"], last_row(finished)["killed"], last_row(finished)["metric"]) \
+        == ("JF", 1, 0.25)
+    assert (last_row(silent)["trial_job_id"], last_row(silent)["killed"], last_row(silent)["metric"]) \
+        == ("JS", 1, None)
+    assert [s.data for s in advisor.sent if s.name == "KillTrialJob"] == ["JF"]
