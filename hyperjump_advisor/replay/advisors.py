@@ -137,7 +137,8 @@ register_ours("hyperjump-no-challenger", {"exec_mode": "async"},
               "hyperjump-async without challenger promotions (only ASHA's top 1/eta of a rung moves up)",
               factory=lambda: _async_variant(promote_challengers=False))
 register_ours("asha", {"exec_mode": "async", "threshold": 0},
-              "this project's async mode with jumps off: ASHA's rungs with challenger promotions, HyperJump's searcher (EI warm start, resume)")
+              "this project's async mode with jumps off: ASHA's rungs with challenger promotions, "
+              "HyperJump's searcher (EI warm start, resume)")
 register_ours("hyperjump-main", {}, "HyperJump as on main before the searcher changes (ablation baseline)",
               factory=lambda: _searcher_variant(no_repeat=False, pending_aware=False, guard=False))
 register_ours("hyperjump-guard", {}, "HyperJump with the jump guard (d + 2 observations at a stage's budget)",
