@@ -81,6 +81,11 @@ def _same_option(option: Any, value: Any) -> bool:
     return bool(option == value) and isinstance(option, bool) == isinstance(value, bool)
 
 
+def _option_key(option: Any) -> tuple[bool, Any]:
+    """Equal keys exactly for options :func:`_same_option` matches (equal numbers hash alike: 1 and 1.0)."""
+    return isinstance(option, bool), option
+
+
 def _clip_to_finite(value: float) -> float:
     """The nearest finite float (NNI would give +-inf where a draw overflows)."""
     return min(max(value, -_FLOAT_MAX), _FLOAT_MAX)
@@ -184,12 +189,15 @@ class Parameter:
                 raise SearchSpaceError(
                     f"{where}: NaN cannot be a choice option (NaN is not equal to itself, so a trial's value "
                     'could never be matched to it); use a string such as "nan" and convert it in the trial')
-        for i, option in enumerate(options):
-            for other in options[:i]:
-                if _same_option(other, option):
-                    raise SearchSpaceError(
-                        f"{where}: choice options must be distinct, but {other!r} and {option!r} are equal "
-                        f"(a trial's value could not tell them apart); list each value once, got {options!r}")
+        seen: dict[tuple[bool, Any], Any] = {}
+        for option in options:
+            key = _option_key(option)
+            if key in seen:
+                other = seen[key]
+                raise SearchSpaceError(
+                    f"{where}: choice options must be distinct, but {other!r} and {option!r} are equal "
+                    f"(a trial's value could not tell them apart); list each value once")
+            seen[key] = option
         return cls(name, "choice", tuple(options))
 
     @classmethod

@@ -98,6 +98,8 @@ def test_loguniform_encoding_is_linear_in_log():
     ({"a": {"_type": "randint", "_value": [0, 2.5]}}, ['"a"', "integer"]),
     ({"a": {"_type": "choice", "_value": []}}, ['"a"', "at least one"]),
     ({"a": {"_type": "choice", "_value": [0, 0.0]}}, ['"a"', "distinct", "0 and 0.0"]),
+    ({"a": {"_type": "choice", "_value": [1, 1]}}, ['"a"', "distinct", "1 and 1"]),
+    ({"a": {"_type": "choice", "_value": ["x", "y", "x"]}}, ['"a"', "distinct", "'x' and 'x'"]),
     ({"a": {"_type": "choice", "_value": [1, "x", 1.0]}}, ['"a"', "distinct", "1 and 1.0"]),
     ({"a": {"_value": [1]}}, ['"a"', "_type"]),
     ({"a": [1, 2]}, ['"a"', "_type"]),
