@@ -273,11 +273,12 @@ class AsyncScheduler:
     def next_slot(self) -> Optional[Slot]:
         """ASHA's get_job: the best promotable configuration from the top rung down, else a new one."""
         r = self.rungs
+        incumbent = self._incumbent() if self.promote_challengers else None
         for k in range(r.top - 1, -1, -1):
             candidates = asha_promotable(r.result_pairs(k), self.eta, r.moved_on[k])
             kind = "asha"
             if not candidates and self.promote_challengers:
-                candidates, kind = challengers(r.result_pairs(k), r.moved_on[k], self._incumbent()), "challenger"
+                candidates, kind = challengers(r.result_pairs(k), r.moved_on[k], incumbent), "challenger"
             if candidates:
                 c = candidates[0]
                 target = self._jump_target(c, k)
