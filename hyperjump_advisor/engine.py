@@ -178,14 +178,14 @@ class Engine:
         self.fill_credit()
 
     def trial_end(self, job: str, event: Any, named_parameter_id: Optional[int]) -> None:
-        trial = self.ledger.trial_of_end(job, named_parameter_id)
+        trial, newly_known = self.ledger.trial_of_end(job, named_parameter_id)
         if trial is None:
             return
         now = self.clock()
         if trial.killed_by_us:
             self.ledger.mark_ended(trial, now)
-            if not trial.final_seen:
-                self._write_trial_row(trial, None)  # its job may have become known only with this end
+            if newly_known:
+                self._write_trial_row(trial, None)  # dropped by a jump before any metric named its job
             _logger.info("trial %s (parameter %d) ended after our kill", job, trial.parameter_id)
         elif trial.final_seen:
             self.ledger.mark_ended(trial, now)

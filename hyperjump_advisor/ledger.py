@@ -117,28 +117,30 @@ class Ledger:
         trial.trial_job_id = job
         return trial, newly_known
 
-    def trial_of_end(self, job: str, named_parameter_id: Optional[int]) -> Optional[Trial]:
-        """The trial a TrialEnd closes; None when it matches nothing or ended already."""
+    def trial_of_end(self, job: str, named_parameter_id: Optional[int]) -> tuple[Optional[Trial], bool]:
+        """The trial a TrialEnd closes (None when it matches nothing or ended already), and whether its job
+        became known just now (no metric had named it)."""
         self.ended_jobs.add(job)
         parameter_id = self.job_to_parameter.get(job)
+        newly_known = parameter_id is None
         if parameter_id is None:
             if job in self.foreign_jobs:
                 _logger.warning("trial end of job %s, whose metrics named no parameter of HyperJump's; ignored", job)
-                return None
+                return None, False
             if named_parameter_id not in self.trials:
                 _logger.warning("trial end of job %s, which runs no parameter of HyperJump's (hyper_params name %r: "
                                 "a customized trial?); ignored", job, named_parameter_id)
-                return None
+                return None, False
             parameter_id = self._guess_silent_job(job, named_parameter_id)
             if parameter_id is None:
-                return None
+                return None, False
             self.trials[parameter_id].trial_job_id = job
             self.job_to_parameter[job] = parameter_id
         trial = self.trials[parameter_id]
         if trial.ended:
             _logger.info("duplicate trial end for %s ignored", job)
-            return None
-        return trial
+            return None, False
+        return trial, newly_known
 
     def _guess_silent_job(self, job: str, claimed: Optional[int]) -> Optional[int]:
         """A job that ended without ever reporting a metric: which parameter did it run?

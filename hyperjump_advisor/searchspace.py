@@ -24,6 +24,7 @@ as 0, as NNI does, and encoded as 0.
 """
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from dataclasses import dataclass
@@ -76,13 +77,9 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _same_option(option: Any, value: Any) -> bool:
-    """How a trial's value is matched to a choice option: by equality, but True is not 1."""
-    return bool(option == value) and isinstance(option, bool) == isinstance(value, bool)
-
-
 def _option_key(option: Any) -> tuple[bool, Any]:
-    """Equal keys exactly for options :func:`_same_option` matches (equal numbers hash alike: 1 and 1.0)."""
+    """How a trial's value is matched to a choice option: equal keys for equal values (equal numbers hash
+    alike: 1 and 1.0), but True is not 1."""
     return isinstance(option, bool), option
 
 
@@ -326,10 +323,15 @@ class Parameter:
         one_hot[index] = 1.0
         return one_hot
 
+    @functools.cached_property
+    def _choice_indices(self) -> dict[tuple[bool, Any], int]:
+        return {_option_key(option): i for i, option in enumerate(self.args)}
+
     def _choice_index(self, value: Any) -> int:
-        for i, option in enumerate(self.args):
-            if _same_option(option, value):
-                return i
+        try:
+            return self._choice_indices[_option_key(value)]
+        except (KeyError, TypeError):   # TypeError: an unhashable value (a list) is no option either
+            pass
         raise SearchSpaceError(f'parameter "{self.name}": {value!r} is not one of {list(self.args)!r}')
 
     def decode(self, u: np.ndarray) -> Any:
