@@ -42,7 +42,7 @@ class AsyncScheduler:
         self.policy: Any = None                     # the engine installs a RiskPolicy when jumping is on
 
     @property
-    def brackets(self) -> list:
+    def brackets(self) -> list[Any]:
         """The synchronous schedule's brackets: none here (the state is ``rungs``)."""
         return []
 
@@ -131,6 +131,7 @@ def build_async_scheduler(settings: Any, searcher: Any, evidence: Any, on_event:
     """The engine's async scheduler: new configurations from ``searcher.propose`` with the evidence's model."""
     def new_configs(n: int, budget: int) -> list[int]:
         assert evidence.model is not None, "the model is installed with the search space"
+        ids: list[int]
         ids, _ = searcher.propose(n, evidence.model, evidence.incumbent_loss, budget)
         return ids
 
