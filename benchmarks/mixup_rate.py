@@ -51,15 +51,16 @@ def config(args, work: Path) -> dict:
 
 
 def logged_parameters(work: Path, experiment: str, job: str):
-    for path in (work / experiment / "environments").glob(f"*/trials/{job}/trial.stdout"):
-        for line in path.read_text(errors="replace").splitlines():
-            if line.startswith(LOGGED):
-                return json.loads(line[len(LOGGED):])
+    for name in ("trial.log", "trial.stdout"):   # NNI 3.0 puts a trial's prints in trial.log ("PRINT ...")
+        for path in (work / experiment / "environments").glob(f"*/trials/{job}/{name}"):
+            for line in path.read_text(errors="replace").splitlines():
+                if LOGGED in line:
+                    return json.loads(line.split(LOGGED, 1)[1])
     return None
 
 
 def compare(jobs: list, metrics: list, work: Path, experiment: str) -> list[dict]:
-    final = {m["trialJobId"]: m["parameterId"] for m in metrics if m["type"] == "FINAL"}
+    final = {m["trialJobId"]: int(m["parameterId"]) for m in metrics if m["type"] == "FINAL"}
     rows = []
     for job in jobs:
         listed = json.loads(job["hyperParameters"][0]) if job.get("hyperParameters") else {}
@@ -79,7 +80,18 @@ def main() -> int:
     parser.add_argument("--class-args", default="{}")
     parser.add_argument("--port", type=int, default=9321)
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "nni-mixup"))
+    parser.add_argument("--reanalyse", metavar="JSON", help="recount a saved run from its experiment folder")
     args = parser.parse_args()
+    if args.reanalyse:
+        saved = json.loads(Path(args.reanalyse).read_text())
+        folder = Path(saved["folder"])
+        jobs = [{"trialJobId": r["job"], "status": r["status"],
+                 "hyperParameters": [json.dumps({"parameter_id": r["listed_id"], "parameters": r["listed"]})]}
+                for r in saved["rows"]]
+        metrics = [{"trialJobId": r["job"], "type": "FINAL", "parameterId": r["final_id"]}
+                   for r in saved["rows"] if r["final_id"] is not None]
+        return report(args, compare(jobs, metrics, folder.parent, folder.name), saved["experiment"],
+                      saved["status"], saved["seconds"], folder.parent)
     scratch = Path(tempfile.mkdtemp(prefix=f"mixup-{args.label}-"))
     work, home = scratch / "experiments", scratch / "home"
     work.mkdir()
@@ -116,7 +128,10 @@ def main() -> int:
     finally:
         subprocess.run([nnictl, "stop", "--port", str(port)] if experiment is None else [nnictl, "stop", experiment],
                        env=env, capture_output=True)
-    rows = compare(jobs, metrics, work, experiment)
+    return report(args, compare(jobs, metrics, work, experiment), experiment, status, seconds, work)
+
+
+def report(args, rows: list[dict], experiment: str, status: str, seconds: float, work: Path) -> int:
     with_final = [r for r in rows if r["final_id"] is not None]
     wrong_id = [r for r in with_final if r["listed_id"] != r["final_id"]]
     with_log = [r for r in rows if r["logged"] is not None]

@@ -284,7 +284,7 @@ class AsyncScheduler:
                 target = self._jump_target(c, k)
                 r.moved_on[k].add(c)
                 self.on_event({"event": "promotion", "kind": kind if target == k + 1 else "async_jump",
-                               "bracket": ASYNC_BRACKET, "stage": k, "to_stage": target,
+                               "rule": kind, "bracket": ASYNC_BRACKET, "stage": k, "to_stage": target,
                                "from_budget": r.plan[k].budget, "to_budget": r.plan[target].budget,
                                "kept_config_ids": [c], "discarded_config_ids": []})
                 return r.add(target, c)

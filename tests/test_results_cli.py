@@ -107,8 +107,8 @@ def test_text_report_by_experiment_id(experiment, capsys):
     assert "stage 1 -> stage 2 (budget 3 -> 9)" in jump and "rEAR per hop 0.0123" in jump
     assert "threshold 0.1" in jump and "kept [3], discarded [0, 5]" in jump
     assert "promotion bracket 0: stage 0 -> stage 1 (budget 1 -> 3): kept [3, 0, 5]" in out
-    assert "2 successive-halving promotions, 1 jumps" in out
-    assert "1 sampled risk evaluations did not jump" in out
+    assert "(2 successive-halving promotions, 1 jump):" in out
+    assert "1 sampled risk evaluation did not jump" in out
     assert "after 23.0 s: config 11 (parameter id 15): metric 0.97" in out
 
 
@@ -148,8 +148,8 @@ def test_json_output_has_everything(experiment, capsys):
 
 def test_html_page_is_self_contained(experiment, capsys, tmp_path):
     page = tmp_path / "report.html"
-    code, out, _ = run(capsys, "abc123", "--html", str(page))
-    assert code == 0 and f"wrote {page}" in out
+    code, out, err = run(capsys, "abc123", "--html", str(page))
+    assert code == 0 and f"wrote {page}" in err and out == ""     # quiet on stdout
     text = page.read_text()
     assert text.count('src="data:image/png;base64,') == 2
     assert "http://" not in text and "https://" not in text
