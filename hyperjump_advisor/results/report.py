@@ -135,7 +135,10 @@ def _since(records: Records, time: Any) -> str:
 def async_move_line(records: Records, m: Move) -> str:
     when = _since(records, m.time)
     if m.kind == "stop":
-        return (f"  {when}  STOP      rung {m.stage} (budget {format_budget(m.from_budget)}): discarded "
+        budgets = records.rung_budgets
+        budget = m.from_budget if m.from_budget is not None else (
+            budgets[m.stage] if isinstance(m.stage, int) and 0 <= m.stage < len(budgets) else None)
+        return (f"  {when}  STOP      rung {m.stage} (budget {format_budget(budget)}): discarded "
                 f"{plural(len(m.discarded), 'config')} {format_ids(m.discarded)}, rEAR {format_rears(m.rear)}, "
                 f"threshold {m.threshold}")
     moves = (f"config {format_ids(m.kept)[1:-1]}: rung {m.stage} -> {m.to_stage} "
