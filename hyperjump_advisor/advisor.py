@@ -28,7 +28,7 @@ from .metrics import intermediate_budget, load_json, metric_value, read_metric
 from .model.fitting import import_gpy
 from .records import Records
 from .searchspace import SearchSpace, SearchSpaceError
-from .settings import ClassArgsError, Settings, parse_class_args
+from .settings import ClassArgsError, Settings, parse_class_args, serial_starts_warning
 
 _logger = logging.getLogger("hyperjump_advisor")
 
@@ -55,6 +55,8 @@ class HyperJump(MsgDispatcherBase):
             self.report_error(f"HyperJump: {error}")
             raise
         _set_log_levels(self.settings.log_level if "log_level" in class_args else None)
+        if serial_starts_warning(class_args):
+            _logger.warning("%s", serial_starts_warning(class_args))
         import_gpy()  # at the dispatcher's start, not inside the command that starts the first refit
         self._reset_state()
 
