@@ -5,6 +5,7 @@ and names the field, the bad value and what is allowed.
 """
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, fields
 from typing import Any, Optional
@@ -107,7 +108,10 @@ def parse_class_args(**class_args: Any) -> Settings:
     """Validate NNI classArgs into :class:`Settings`; raise :class:`ClassArgsError` naming the field."""
     unknown = sorted(set(class_args) - set(Settings.allowed_keys()))
     if unknown:
-        raise ClassArgsError(f"unknown classArgs {', '.join(unknown)}; "
+        known = {k.lower(): k for k in Settings.allowed_keys()}
+        guesses = [f"{k} (did you mean {known[m[0]]}?)" if m else k
+                   for k, m in ((k, difflib.get_close_matches(k.lower(), list(known), n=1)) for k in unknown)]
+        raise ClassArgsError(f"unknown classArgs {', '.join(guesses)}; "
                              f"allowed: {', '.join(Settings.allowed_keys())}")
     d = Settings()
     get = lambda k: class_args.get(k, getattr(d, k))  # noqa: E731

@@ -242,3 +242,26 @@ def test_a_jump_that_finishes_its_bracket_says_so():
                                    "finishes_bracket": True})
     assert "stage 0 -> end of bracket (from budget 3; no larger budget is trained)" in line
     assert "rEAR per hop 0.08, 0.01" in line and "None" not in line
+
+
+def test_a_killed_trial_that_finished_first_counts_once_as_completed(tmp_path, capsys):
+    """The kill came after the trial's end (NNI says SUCCEEDED): its result is real, counted once."""
+    rows = [[1, "a", 1, 0, 2, 9, "DONE", 0.80, -0.80, 0, 0, T0 + 1, "{}"],
+            [2, "b", 2, 0, 2, 9, "SKIPPED", "", "", 1, 1, T0 + 2, "{}"],          # the kill is recorded ...
+            [2, "b", 2, 0, 2, 9, "SKIPPED", 0.90, "", 1, 1, T0 + 3, "{}"],        # ... then its FINAL arrives
+            [3, "c", 3, 0, 2, 9, "SKIPPED", "", "", 1, 1, T0 + 4, "{}"]]          # killed for real
+    write_csv(tmp_path / records.TRIALS_FILE, rows)
+    write_jsonl(tmp_path / records.AUDIT_FILE, [dict(HEADER, plan=[[[9, 1], [3, 3], [1, 9]]],
+                                                     class_args={"R": 9, "eta": 3, "exec_mode": "async"})])
+    loaded = results.load_records(tmp_path)
+    late = next(t for t in loaded.trials if t.parameter_id == 2)
+    assert (late.status, late.fate, late.jumped) == ("DONE", "completed after a late kill", False)
+    assert results.best_at_full_budget(loaded).parameter_id == 2
+    assert [(r.results, r.killed, r.late_kills) for r in loaded.rungs] == [(0, 0, 0), (0, 0, 0), (1, 1, 1)]
+    _, out, _ = run(capsys, "--dir", str(tmp_path))
+    lines = [line for line in out.splitlines() if line.startswith(("a ", "b ", "c "))]
+    assert len(lines) == 3
+    assert "DONE" in lines[1] and "completed after a late kill" in lines[1]
+    assert "SKIPPED" in lines[2] and "killed by a rung stop" in lines[2]
+    _, out, _ = run(capsys, "--dir", str(tmp_path), "--csv")
+    assert [row["status"] for row in csv.DictReader(io.StringIO(out))] == ["DONE", "DONE", "SKIPPED"]

@@ -86,7 +86,7 @@ def _legend(axes) -> None:
 
     handles = [Line2D([], [], color="0.55", label="promotion (ASHA or challenger)"),
                Line2D([], [], color="tab:red", linestyle="--", label="jump past rungs"),
-               Line2D([], [], color="tab:blue", linewidth=2.2, label="best configuration at R"),
+               Line2D([], [], color="tab:blue", linewidth=2.2, marker="o", label="best configuration at R"),
                Line2D([], [], marker="o", color="0.25", linestyle="", label="result"),
                Line2D([], [], marker="o", markerfacecolor="white", markeredgecolor="tab:red", linestyle="",
                       label="failed"),
@@ -111,6 +111,9 @@ def plot_ladder(records: Records, plt: Any, best: Optional[TrialRecord] = None) 
         _draw_path(axes, _path(trials, leaves, config, start), offsets[config],
                    best is not None and config == best.config_id)
         _draw_results(axes, trials, offsets[config], start)
+    if best is not None:
+        axes.plot(best.time - start, best.stage + offsets.get(best.config_id, 0.0), "o", color="tab:blue",
+                  markersize=9, zorder=6)
     _draw_stops(axes, records, offsets, start)
     axes.set_yticks(range(len(budgets)))
     axes.set_yticklabels([f"rung {k}\nbudget {format_budget(b)}" for k, b in enumerate(budgets)])
