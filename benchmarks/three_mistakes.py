@@ -49,7 +49,8 @@ def main() -> int:
     class_args = {"R": 9, "eta": 3, "optimize_mode": "maximize", "seed": 1}
     if args.mistake == "treshold":
         class_args["treshold"] = 0.1
-    config.update(trialCommand=f"{sys.executable} trial.py", trialCodeDirectory=str(trial_folder(args.mistake, scratch)),
+    code = trial_folder(args.mistake, scratch)
+    config.update(trialCommand=f"{sys.executable} trial.py", trialCodeDirectory=str(code),
                   maxTrialNumber=14, maxExperimentDuration="5m", experimentWorkingDirectory=str(work),
                   experimentName=f"mistake-{args.mistake}",
                   advisor={"className": "hyperjump_advisor.HyperJump", "codeDirectory": str(ROOT),

@@ -247,9 +247,11 @@ def stderr_paths(log_folder: str, job: str) -> list[str]:
     and copies it to ``<experiment>/trials/<job>/trial.stderr`` only when it is asked for (web UI, nnictl log);
     NNI 2's local service wrote ``<experiment>/trials/<job>/stderr``."""
     experiment = os.path.dirname(os.path.abspath(log_folder))
-    return (sorted(glob.glob(os.path.join(glob.escape(experiment), "environments", "*", "trials", glob.escape(job),
-                                          "trial.stderr")))
-            + [os.path.join(experiment, "trials", job, "trial.stderr"), os.path.join(experiment, "trials", job, "stderr")])
+    local = glob.glob(os.path.join(glob.escape(experiment), "environments", "*", "trials", glob.escape(job),
+                                   "trial.stderr"))
+    remote_copy = os.path.join(experiment, "trials", job, "trial.stderr")
+    nni2_local = os.path.join(experiment, "trials", job, "stderr")
+    return sorted(local) + [remote_copy, nni2_local]
 
 
 def _stderr_tail(log_folder: Optional[str], job: Optional[str], lines: int = 15) -> str:

@@ -67,7 +67,7 @@ def _sync_skipped_budgets(event: dict, plan_budgets: dict) -> list:
 def move_of(event: dict, risk: Optional[dict] = None, plan_budgets: Optional[dict] = None) -> Optional[Move]:
     """The audit's promotion event as a Move (None for a kind this version does not know)."""
     kind = event.get("kind")
-    common = dict(time=event.get("time"), bracket=event.get("bracket"), stage=event.get("stage"),
+    common: dict[str, Any] = dict(time=event.get("time"), bracket=event.get("bracket"), stage=event.get("stage"),
                   to_stage=event.get("to_stage"), from_budget=event.get("from_budget"),
                   to_budget=event.get("to_budget"), kept=list(event.get("kept_config_ids") or []),
                   discarded=list(event.get("discarded_config_ids") or []))
