@@ -128,8 +128,9 @@ class HyperJump(MsgDispatcherBase):
         self._halt_reported = True
         message = failures.explain()
         first = failures.first[0] if failures.first else None
-        if first is not None:
-            message += "\n" + _stderr_tail(self.records.folder, first.trial_job_id)
+        tail = _stderr_tail(self.records.folder, first.trial_job_id) if first is not None else ""
+        if tail:
+            message += "\n" + tail
         self.records.event({"event": "halted", "reason": message})
         self.send(CommandType.NoMoreTrialJobs, "")
         self.report_error(message)
@@ -255,7 +256,7 @@ def stderr_paths(log_folder: str, job: str) -> list[str]:
 
 
 def _stderr_tail(log_folder: Optional[str], job: Optional[str], lines: int = 15) -> str:
-    """The end of a trial's stderr, or where to find it when it is not on this machine."""
+    """The end of a trial's stderr ('' when it is empty), or where to find it when it is not on this machine."""
     if not log_folder or not job:
         return f"Its stderr was not found (trial job {job or 'unknown'})."
     for path in stderr_paths(log_folder, job):
@@ -264,7 +265,7 @@ def _stderr_tail(log_folder: Optional[str], job: Optional[str], lines: int = 15)
                 tail = "".join(f.readlines()[-lines:]).rstrip()
         except OSError:
             continue
-        return f"Its stderr ({path}) ends with:\n{tail}" if tail else f"Its stderr ({path}) is empty."
+        return f"Its stderr ({path}) ends with:\n{tail}" if tail else ""
     return (f"Its stderr is not on this machine: on a remote training service it stays on the remote host (in "
             f"trials/{job}/trial.stderr of the experiment's folder there); opening the trial's log in the web UI "
             f"copies it to trials/{job}/ of this experiment's folder.")

@@ -368,7 +368,7 @@ class FailureStreak:
             return head
         if why.startswith("ended as FAILED"):
             hint = " The trial process itself failed: its error is in its stderr."
-        elif "final metric" in why:
+        elif "final metric" in why and "'default'" not in why:
             hint = " A trial must report nni.report_final_result(number) or {'default': number, ...}."
         else:
             hint = ""

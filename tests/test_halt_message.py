@@ -43,3 +43,11 @@ def test_the_halt_quotes_the_local_services_trial_stderr(tmp_path):
 def test_without_the_stderr_here_the_halt_says_where_it_is(tmp_path):
     reason, _ = halt_after_failures(tmp_path)
     assert "Its stderr is not on this machine" in reason and "trials/job0/trial.stderr" in reason
+
+
+def test_an_empty_stderr_is_not_quoted(tmp_path):
+    trial_folder = tmp_path / "environments" / "local-env" / "trials" / "job0"
+    trial_folder.mkdir(parents=True)
+    (trial_folder / "trial.stderr").write_text("")
+    reason, _ = halt_after_failures(tmp_path)
+    assert "stderr" not in reason.split("its error is in its stderr.")[1]
