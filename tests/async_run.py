@@ -20,7 +20,8 @@ def accuracy(x: float, budget: int) -> float:
 
 def run_async(folder: Path, trials: int = 60, workers: int = 2, seed: int = 0, **class_args) -> HyperJump:
     """``trials`` results from ``workers`` concurrent trials; a killed running trial ends USER_CANCELED."""
-    args = {"R": 9, "eta": 3, "seed": seed, "exec_mode": "async", **class_args}
+    # this driver hands every trial its own parameters (no NNI issue 5726): starts need not wait
+    args = {"R": 9, "eta": 3, "seed": seed, "exec_mode": "async", "serial_starts": False, **class_args}
     advisor = build_offline(HyperJump, **args)
     advisor.records = Records(str(folder))   # the advisor's record files go to ``folder``
     advisor.process_command(C.Initialize, SPACE)

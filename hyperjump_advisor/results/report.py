@@ -239,8 +239,9 @@ def text_report(records: Records) -> str:
                      rung_lines(records) if records.is_async else bracket_lines(records),
                      promotion_lines(records), incumbent_lines(records)]
     sections.append(diagnostics_lines(records.diagnostics))
-    if records.warnings:
-        sections.append(["Notes:"] + [f"  {w}" for w in records.warnings])
+    notes = [w for w in records.warnings if records.halt is None or records.halt.splitlines()[0] not in w]
+    if notes:   # the halt is already at the top
+        sections.append(["Notes:"] + [f"  {w}" for w in notes])
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
 
 
