@@ -73,8 +73,8 @@ def plural(n: int, noun: str, nouns: Optional[str] = None) -> str:
     return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
 
 
-CONFIG_IDS = ("config = the advisor's number for one hyperparameter configuration: it keeps its number at every "
-              "budget it runs at; a trial is one configuration at one budget (param = its NNI parameter id).")
+CONFIG_IDS = ["config = the advisor's number for one hyperparameter configuration, the same at every budget;",
+              "a trial is one configuration at one budget; param = its NNI parameter id."]
 
 
 def trial_fate(t: TrialRecord, async_mode: bool) -> str:
@@ -92,7 +92,7 @@ def trial_lines(records: Records) -> list[str]:
     header = ["trial", "param", "config", "rung" if async_mode else "bracket/stage", "budget", "metric", "status",
               "advisor", "configuration"]
     title = f"Trials ({len(rows)}, in the order they ended):"
-    return [title, f"  ({CONFIG_IDS})"] + (format_table(header, rows) if rows else ["  none yet"])
+    return [title] + [f"  {line}" for line in CONFIG_IDS] + (format_table(header, rows) if rows else ["  none yet"])
 
 
 def best_lines(records: Records) -> list[str]:
