@@ -7,6 +7,7 @@ import io
 import json
 from collections import Counter
 from html import escape
+from pathlib import Path
 
 import pytest
 
@@ -17,12 +18,20 @@ from hyperjump_advisor.results import main
 pytestmark = pytest.mark.slow
 
 
+RECORDED = Path(__file__).resolve().parent / "data" / "quickstart-async"   # a real `nnictl` quick-start run
+
+
 @pytest.fixture(scope="module")
 def async_log(tmp_path_factory):
-    """A recorded async run with promotions, jumps and a rung stop (seed 3, 100 results, 4 workers)."""
+    """An in-process async run with promotions, jumps and a rung stop (seed 3, 100 results, 4 workers)."""
     folder = tmp_path_factory.mktemp("async-log")
     run_async(folder, trials=100, workers=4, seed=3)
     return folder
+
+
+@pytest.fixture(params=["in-process", "recorded quick start"])
+def any_log(request, async_log):
+    return async_log if request.param == "in-process" else RECORDED
 
 
 def audit_counts(folder) -> Counter:
@@ -40,10 +49,11 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def test_every_move_of_the_audit_is_counted_alike_in_the_four_outputs(async_log, capsys, tmp_path):
+def test_every_move_of_the_audit_is_counted_alike_in_the_four_outputs(any_log, capsys, tmp_path):
+    async_log = any_log
     kinds = audit_counts(async_log)
     promotions, jumps, stops = kinds["asha"] + kinds["challenger"], kinds["async_jump"], kinds["rung_stop"]
-    assert promotions and jumps and stops   # the run exercises all three
+    assert promotions and jumps and stops   # each run exercises all three
     assert set(kinds) <= {"asha", "challenger", "async_jump", "rung_stop"}
 
     _, text, _ = run(capsys, "--dir", str(async_log))
@@ -64,6 +74,7 @@ def test_every_move_of_the_audit_is_counted_alike_in_the_four_outputs(async_log,
     for move in (m for m in data["moves"] if m["kind"] == "jump"):
         assert move["to_stage"] - move["stage"] >= 2 and len(move["rear"]) == move["to_stage"] - move["stage"] - 1
         assert sum(move["rear"]) <= move["threshold"] and move["skipped_budgets"] == [3]
+        assert move["rule"] in ("asha", "challenger")
     assert sum(r["results"] + r["killed"] + r["late_kills"] for r in data["rungs"]) == len(data["trials"])
     assert [r["budget"] for r in data["rungs"]] == [1, 3, 9]
 
