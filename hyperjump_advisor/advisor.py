@@ -245,7 +245,7 @@ class HyperJump(MsgDispatcherBase):
 def stderr_paths(log_folder: str, job: str) -> list[str]:
     """Where NNI 3.0 keeps a trial's stderr on the manager's machine: the local training service writes
     ``<experiment>/environments/<env>/trials/<job>/trial.stderr``; the remote one leaves it on the remote host
-    and copies it to ``<experiment>/trials/<job>/trial.stderr`` only when it is asked for (web UI, nnictl log);
+    and copies it to ``<experiment>/trials/<job>/trial.stderr`` only when the web UI opens the trial's log;
     NNI 2's local service wrote ``<experiment>/trials/<job>/stderr``."""
     experiment = os.path.dirname(os.path.abspath(log_folder))
     local = glob.glob(os.path.join(glob.escape(experiment), "environments", "*", "trials", glob.escape(job),
