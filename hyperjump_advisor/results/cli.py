@@ -20,10 +20,11 @@ EXIT_ENDED_IN_ERROR = 1   # the records say the experiment ended in error (a hal
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="hyperjump-results",
-        description="Show what the HyperJump advisor did in an NNI experiment: every trial with its true "
-                    "configuration, the best configuration at the full budget, the brackets, every promotion "
-                    "and jump. Reads the advisor's own records (hyperjump-trials.csv, hyperjump-audit.jsonl "
-                    "beside dispatcher.log); works while the experiment runs.")
+        description="Show what the HyperJump advisor did in an NNI experiment: why it ended in error (if it did; "
+                    "the exit status is then 1), every trial with its true configuration, the best configuration "
+                    "at the full budget, the rungs (async) or brackets, every promotion, jump and stop. Reads the "
+                    "advisor's own records (hyperjump-trials.csv, hyperjump-audit.jsonl beside dispatcher.log); "
+                    "works while the experiment runs.")
     parser.add_argument("experiment_id", nargs="?", help="NNI experiment id (nnictl experiment list)")
     parser.add_argument("--dir", help="an experiment folder or its log folder (instead of an id)")
     output = parser.add_mutually_exclusive_group()
