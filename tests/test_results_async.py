@@ -78,7 +78,7 @@ def test_every_move_of_the_audit_is_counted_alike_in_the_four_outputs(any_log, c
     assert sum(r["results"] + r["killed"] + r["late_kills"] for r in data["rungs"]) == len(data["trials"])
     assert [r["budget"] for r in data["rungs"]] == [1, 3, 9]
 
-    _, out, _ = run(capsys, "--dir", str(async_log), "--csv", "moves")
+    _, out, _ = run(capsys, "--dir", str(async_log), "--csv-moves")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert Counter(row["kind"] for row in rows) == {"promotion": promotions, "jump": jumps, "stop": stops}
 

@@ -28,8 +28,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("experiment_id", nargs="?", help="NNI experiment id (nnictl experiment list)")
     parser.add_argument("--dir", help="an experiment folder or its log folder (instead of an id)")
     output = parser.add_mutually_exclusive_group()
-    output.add_argument("--csv", nargs="?", const="trials", choices=("trials", "moves"),
-                        help="the trials (default) or every promotion, jump and stop ('moves') as CSV")
+    output.add_argument("--csv", action="store_true", help="the trials as CSV")
+    output.add_argument("--csv-moves", action="store_true", help="every promotion, jump and stop as CSV")
     output.add_argument("--json", action="store_true", help="everything as JSON")
     parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with plots (the text "
                         "report is then not printed, unless --text)")
@@ -53,8 +53,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except RecordsError as error:
         print(f"hyperjump-results: {error}", file=sys.stderr)
         return 2
-    if args.csv:
-        sys.stdout.write(moves_csv(records) if args.csv == "moves" else trials_csv(records))
+    if args.csv or args.csv_moves:
+        sys.stdout.write(moves_csv(records) if args.csv_moves else trials_csv(records))
     elif args.json:
         sys.stdout.write(json.dumps(records_json(records), indent=2) + "\n")
     elif args.text or not args.html:
