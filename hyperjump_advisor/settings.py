@@ -26,7 +26,7 @@ SERIAL_STARTS_OFF = (
     "classArgs.serial_starts is false: NNI 3.0's local and remote training services hand a starting trial the "
     "oldest waiting parameters, whoever they were sent for (NNI issue 5726), so NNI's trial list, its web UI and "
     "`nnictl trial ls` will show another trial's parameters and TRIAL_BUDGET for many trials (measured on the quick "
-    "start: 8 of 25 trials with 2 concurrent trials, 14 of 25 with 4). The advisor's own records stay right: read "
+    "start: 27% of the trials with 2 concurrent trials, 59% with 4). The advisor's own records stay right: read "
     "the configurations with `hyperjump-results`. Leave serial_starts out (true) to keep NNI's list right.")
 
 
