@@ -15,7 +15,9 @@
   (rank correlation between budgets, cost per budget, calibration) may be written by the engine.
 - ``hyperjump-trials.csv``: a row per trial when its outcome is known (a row again if a late FINAL
   revises it: the last row of a parameter id wins). Its parameters are the ones the trial really
-  ran (NNI's web UI can show another trial's, issue 5726).
+  ran (NNI's web UI can show another trial's, issue 5726). ``killed`` 1 with a metric is a late kill:
+  the trial finished before the advisor's kill reached it (NNI says SUCCEEDED); its result is real and
+  ``hyperjump-results`` shows it as DONE, "completed after a late kill".
 
 Best effort: a failed write is logged once and never stops the experiment.
 """
