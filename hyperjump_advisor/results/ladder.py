@@ -117,7 +117,7 @@ def plot_ladder(records: Records, plt: Any, best: Optional[TrialRecord] = None) 
     _draw_stops(axes, records, offsets, start)
     axes.set_yticks(range(len(budgets)))
     axes.set_yticklabels([f"rung {k}\nbudget {format_budget(b)}" for k, b in enumerate(budgets)])
-    axes.set_ylim(-0.5, len(budgets) - 0.5)
+    axes.set_ylim(-0.5, max(len(budgets), 1) - 0.5)
     axes.set_xlabel("seconds since the experiment started")
     counts = records.counts
     axes.set_title(f"Each configuration's path up the rungs ({plural(counts['promotions'], 'promotion')}, "
