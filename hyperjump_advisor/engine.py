@@ -366,9 +366,14 @@ class FailureStreak:
                 f"(classArgs.max_consecutive_failures = {self.limit}).")
         if trial is None:
             return head
+        if why.startswith("ended as FAILED"):
+            hint = " The trial process itself failed: its error is in its stderr."
+        elif "final metric" in why and "'default'" not in why:
+            hint = " A trial must report nni.report_final_result(number) or {'default': number, ...}."
+        else:
+            hint = ""
         return (f"{head} The first, trial {trial.trial_job_id} (parameter {trial.parameter_id}, TRIAL_BUDGET "
-                f"{trial.slot.budget}), {why}. A trial must report nni.report_final_result(number) or "
-                f"{{'default': number, ...}}.")
+                f"{trial.slot.budget}), {why}.{hint}")
 
 
 def _import_row(item: Any, parse: Callable[[Any], Optional[float]], R: int) -> tuple[Optional[dict[str, Any]],

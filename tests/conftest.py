@@ -15,3 +15,19 @@ def shared_table(name: str):
         return load_table(f"hyperjump:{name}")
     except TableError as error:
         pytest.skip(f"needs the shared tables: {error}")
+
+
+@pytest.fixture(autouse=True)
+def starts_not_serialised_in_protocol_tests(request, monkeypatch):
+    """In-process protocol tests play an NNI manager that hands every trial its own parameters (no NNI issue
+    5726) and spend several credits at once: they run with ``serial_starts: false`` unless they set it.
+    The default (true) and its gate are tested in test_serial_starts.py, which is left alone."""
+    if request.module.__name__ == "test_serial_starts":
+        return
+    from hyperjump_advisor import advisor, settings
+
+    def parse(**class_args):
+        class_args.setdefault("serial_starts", False)
+        return settings.parse_class_args(**class_args)
+
+    monkeypatch.setattr(advisor, "parse_class_args", parse)

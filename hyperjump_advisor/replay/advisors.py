@@ -69,7 +69,8 @@ def _our_factory():
 
 def _build_ours(R: int, eta: int, seed: int, class_args: dict, factory: Optional[Callable] = None):
     _quiet_nni_logs()
-    args: dict[str, Any] = {"R": R, "eta": eta, "optimize_mode": "minimize", "seed": seed}
+    # the simulated manager hands every trial its own parameters (no NNI issue 5726): starts need not wait
+    args: dict[str, Any] = {"R": R, "eta": eta, "optimize_mode": "minimize", "seed": seed, "serial_starts": False}
     args.update(class_args)
     return build_offline(factory or _our_factory(), **args)
 
