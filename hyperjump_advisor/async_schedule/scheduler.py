@@ -66,7 +66,7 @@ class AsyncScheduler:
                 target = jump_target(r, c, k, self.eta, self._beliefs(), self.explain_jumps, self.on_event)
                 r.moved_on[k].add(c)
                 self.on_event({"event": "promotion", "kind": kind if target == k + 1 else "async_jump",
-                               "bracket": ASYNC_BRACKET, "stage": k, "to_stage": target,
+                               "rule": kind, "bracket": ASYNC_BRACKET, "stage": k, "to_stage": target,
                                "from_budget": r.plan[k].budget, "to_budget": r.plan[target].budget,
                                "kept_config_ids": [c], "discarded_config_ids": []})
                 return r.add(target, c)
