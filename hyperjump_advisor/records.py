@@ -8,6 +8,10 @@
   normalised rEAR), ``"no_jump"`` (one in ten risk evaluations that did not jump), ``"incumbent"``,
   ``"resume"``. In ``exec_mode: async`` also ``"async_jump_risk"`` (a configuration promoted past rungs:
   the rEAR, bar and budget of each rung weighed, ``scale``) and promotions of ``kind`` ``"rung_stop"``.
+  ``"workload_diagnostics"`` (after 10 results, then each time their count grew by 25%; see
+  ``diagnostics.py``): ``rank_correlation`` (per pair of budgets: ``low_budget``, ``high_budget``, ``n``,
+  ``spearman``, ``ci_low``, ``ci_high``), ``cost_per_budget`` (``budget``, ``n``, ``median_seconds`` of
+  trials trained from scratch), ``calibration`` (``n``, ``coverage_90``), ``time`` (seconds since start).
 - ``hyperjump-trials.csv``: a row per trial when its outcome is known (a row again if a late FINAL
   revises it: the last row of a parameter id wins). Its parameters are the ones the trial really
   ran (NNI's web UI can show another trial's, issue 5726).

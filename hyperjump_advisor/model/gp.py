@@ -156,6 +156,20 @@ class MultiFidelityGP:
         with limit_blas_threads(self.blas_threads):
             return self._updated_posterior().predict(X, phi)
 
+    def predict_as_it_stands(self, X: ArrayLike, budget: Union[float, ArrayLike]) -> Optional[tuple[Array, Array]]:
+        """Predictive mean and std (latent and noise) of the last posterior, without bringing it up to date.
+
+        Changes no state (no refit started or stepped, no pending point activated), so asking it cannot
+        alter a later decision; None before the first fit. For measuring calibration (diagnostics.py)."""
+        posterior = self._posterior
+        if posterior is None:
+            return None
+        X, b = inputs.query(X, budget, self.n_dims)
+        with limit_blas_threads(self.blas_threads):
+            mean, std = posterior.predict(X, budget_feature(b))
+        noise = posterior.hyper.noise_variance * posterior.y_scale ** 2
+        return mean, np.sqrt(std * std + noise)
+
     def predict_budgets(self, X: ArrayLike, budgets: Sequence[float]) -> tuple[list[Array], list[Array]]:
         """Mean and std of m configs at each of several budgets: ``means[h]``, ``stds[h]`` (m,).
 

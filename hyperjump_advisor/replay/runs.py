@@ -79,6 +79,9 @@ def run_one(spec, table: Table, budget_map: BudgetMap, seed: int, config: SimCon
             if tap is not None:
                 tap.clock = lambda: sim.now
             out = sim.run()
+            feed = getattr(getattr(advisor, "engine", None), "diagnostics", None)
+            if feed is not None:   # this project's advisor: its workload diagnostics at the end of the run
+                out["diagnostics"] = {**feed.state.summary(sim.now), "std_inflation": feed.state.std_inflation()}
             if tap is not None:
                 out["calibration"] = tap.records
                 if tap.error is not None:

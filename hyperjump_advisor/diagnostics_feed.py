@@ -1,0 +1,56 @@
+"""The engine's side of the workload diagnostics: what it measures, when, and where the summary goes.
+
+No NNI here. :class:`DiagnosticsFeed` is told when a trial is sent (``trial_sent``), when its final
+metric arrives (``trial_done``; the seconds in between are the trial's cost) and, through
+:class:`~hyperjump_advisor.evidence.Evidence`'s ``on_new`` hook, of every new observation before the
+model learns it (``observe``: the model's prediction of it, for calibration). It writes
+:meth:`WorkloadDiagnostics.summary` to the audit sink at a geometric rate of results.
+
+``clock`` is the advisor's wall clock live (NNI's payloads carry no timestamps) and the simulated
+clock in the replay (the simulator installs it, ``HyperJump.use_trial_clock``).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from .diagnostics import WorkloadDiagnostics
+
+Prediction = Optional[tuple[float, float]]   # predictive (mean, std), None when the model cannot say
+
+
+class DiagnosticsFeed:
+    def __init__(self, budgets: list[int], audit: Callable[[dict[str, Any]], None], clock: Callable[[], float],
+                 predict: Callable[[int, int], Prediction]):
+        self.state = WorkloadDiagnostics(list(budgets))
+        self.audit, self.predict = audit, predict
+        self.clock = clock
+        self.started_at = clock()
+        self._running: dict[int, tuple[float, int, int]] = {}   # parameter id -> (sent at, from budget, to budget)
+
+    def use_clock(self, clock: Callable[[], float]) -> None:
+        """Measure durations on another clock (the replay's) from now on."""
+        self.clock, self.started_at, self._running = clock, clock(), {}
+
+    def trial_sent(self, parameter_id: int, from_budget: int, to_budget: int) -> None:
+        self._running[parameter_id] = (self.clock(), int(from_budget), int(to_budget))
+
+    def trial_done(self, parameter_id: int) -> None:
+        """Its final metric arrived: the seconds since it was sent are its cost."""
+        sent = self._running.pop(parameter_id, None)
+        if sent is not None:
+            at, low, high = sent
+            self.state.add_duration(low, high, self.clock() - at)
+
+    def trial_dropped(self, parameter_id: int) -> None:
+        self._running.pop(parameter_id, None)
+
+    def observe(self, config_id: int, budget: int, loss: float) -> None:
+        """A new observation, before the model learns it."""
+        state = self.state
+        if state.lower_budget_measured(config_id, budget):
+            prediction = self.predict(config_id, budget)
+            if prediction is not None:
+                state.add_prediction(loss, *prediction)
+        state.add_result(config_id, budget, loss)
+        if state.summary_due():
+            self.audit(state.summary(self.clock() - self.started_at))
