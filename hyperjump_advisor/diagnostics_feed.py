@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+from .calibrated import CalibratedPosterior, inflation_of
 from .diagnostics import WorkloadDiagnostics
 
 Prediction = Optional[tuple[float, float]]   # predictive (mean, std), None when the model cannot say
@@ -54,3 +55,8 @@ class DiagnosticsFeed:
         state.add_result(config_id, budget, loss)
         if state.summary_due():
             self.audit(state.summary(self.clock() - self.started_at))
+
+
+def calibrated_posterior(model: Any, state: WorkloadDiagnostics) -> CalibratedPosterior:
+    """The risk engine's beliefs with ``calibrated_risk``: the model widened by the measured calibration."""
+    return CalibratedPosterior(model, lambda: inflation_of(state))

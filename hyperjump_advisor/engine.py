@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable, Optional
 
 from . import stall_guard
-from .diagnostics_feed import DiagnosticsFeed
+from .diagnostics_feed import DiagnosticsFeed, calibrated_posterior
 from .async_schedule import AsyncScheduler, build_async_scheduler
 from .evidence import Evidence
 from .jumping import AuditSink, RiskOptions, RiskPolicy, min_jump_observations, min_observations
@@ -81,7 +81,8 @@ class Engine:
             options = RiskOptions(eta=s.eta, R=s.R, threshold=s.threshold, best_loss=s.best_loss,
                                   order_by_risk=s.order_by_risk, rank_one_order=s.rank_one_order,
                                   noise_std=s.noise_std, min_stage_observations=min_jump_observations(space.n_params))
-            self.scheduler.policy = RiskPolicy(options, model, self.searcher.encodings,
+            beliefs = calibrated_posterior(model, self.diagnostics.state) if s.calibrated_risk else model
+            self.scheduler.policy = RiskPolicy(options, beliefs, self.searcher.encodings,
                                                lambda: self.evidence.incumbent_loss, self._audit,
                                                lambda b: len({c for c, at, _ in self.evidence.observations if at >= b}))
 

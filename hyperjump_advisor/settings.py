@@ -45,6 +45,7 @@ class Settings:
     max_consecutive_failures: int = 10
     log_level: str = "info"
     serial_starts: bool = False
+    calibrated_risk: bool = False
 
     @property
     def maximize(self) -> bool:
@@ -112,7 +113,7 @@ def parse_class_args(**class_args: Any) -> Settings:
         raise ClassArgsError(f"classArgs.best_metric must be a finite number (the best attainable metric), "
                              f"got {best_metric!r}")
     for flag in ("order_by_risk", "rank_one_order", "pause_resume", "opportunistic", "hold_first_bracket",
-                 "serial_starts"):
+                 "serial_starts", "calibrated_risk"):
         if not isinstance(get(flag), bool):
             raise ClassArgsError(f"classArgs.{flag} must be true or false, got {get(flag)!r}")
     noise_std = get("noise_std")
@@ -141,4 +142,5 @@ def parse_class_args(**class_args: Any) -> Settings:
                                       "0 never stops"),
         log_level=_choice("log_level", get("log_level"), LOG_LEVELS),
         serial_starts=get("serial_starts"),
+        calibrated_risk=get("calibrated_risk"),
     )

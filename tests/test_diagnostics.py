@@ -182,3 +182,46 @@ def test_the_replayed_advisor_writes_diagnostics_measured_on_the_simulated_clock
     ranked = [r for r in last["rank_correlation"] if r["spearman"] is not None]
     assert ranked and all(-1 <= r["ci_low"] <= r["spearman"] <= r["ci_high"] <= 1 for r in ranked)
     assert last["calibration"]["n"] > 0 and 0 <= last["calibration"]["coverage_90"] <= 1
+
+
+def test_calibrated_beliefs_widen_by_the_measured_factor_and_stop_past_the_limit():
+    from hyperjump_advisor.calibrated import MAX_INFLATION, MIN_PREDICTIONS, WINDOW, CalibratedPosterior, inflation_of
+
+    class Fake:
+        ready = True
+
+        def predict(self, X, budget):
+            return np.zeros(len(X)), np.ones(len(X))
+
+        def predict_budgets(self, X, budgets):
+            return [np.zeros(len(X))] * len(budgets), [np.ones(len(X))] * len(budgets)
+
+        def predict_joint(self, X, budgets):
+            return [np.zeros(len(X))] * len(budgets), [np.eye(len(X))] * len(budgets)
+
+    d = WorkloadDiagnostics([1, 3])
+    beliefs = CalibratedPosterior(Fake(), lambda: inflation_of(d))
+    for z in range(1, MIN_PREDICTIONS):
+        d.add_prediction(3.0 * z, 0.0, 1.0)
+    assert inflation_of(d) == 1.0                                  # too few predictions scored
+    rng = np.random.default_rng(5)
+    zs = rng.normal(0, 3.0, WINDOW)
+    for z in zs:
+        d.add_prediction(z, 0.0, 1.0)
+    factor = float(np.quantile(np.abs(zs), 0.9)) / Z90             # the window holds exactly these
+    assert inflation_of(d) == pytest.approx(factor) and 2.5 < factor < 3.5
+    X = np.zeros((2, 1))
+    assert np.allclose(beliefs.predict(X, 1.0)[1], factor)
+    assert np.allclose(beliefs.predict_budgets(X, [0.5, 1.0])[1][1], factor)
+    assert np.allclose(beliefs.predict_joint(X, [1.0])[1][0], factor ** 2 * np.eye(2))
+    assert beliefs.ready
+    for z in rng.normal(0, 2 * MAX_INFLATION, WINDOW):
+        d.add_prediction(z, 0.0, 1.0)
+    assert not beliefs.ready                                      # the model says too little for risk
+
+
+def test_calibrated_risk_is_a_validated_class_arg():
+    from hyperjump_advisor.settings import ClassArgsError, parse_class_args
+    assert parse_class_args(calibrated_risk=True).calibrated_risk
+    with pytest.raises(ClassArgsError, match="calibrated_risk"):
+        parse_class_args(calibrated_risk="yes")
