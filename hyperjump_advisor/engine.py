@@ -64,7 +64,7 @@ class Engine:
         self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}
         self.diagnostics = DiagnosticsFeed(sorted(self.stage_budgets), self._audit, self.clock,
                                            self.evidence.predict_as_it_stands)
-        self.evidence.on_new = self.diagnostics.observe
+        self.diagnostics.attach(self.evidence, self.scheduler, settings)   # and learned_brackets, when set
         self.credit = 0
         self.failures = FailureStreak(settings.max_consecutive_failures)
         self.touched_brackets: set[int] = set()  # brackets whose slots changed (for the journal)

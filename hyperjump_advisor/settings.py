@@ -46,6 +46,7 @@ class Settings:
     log_level: str = "info"
     serial_starts: bool = False
     calibrated_risk: bool = False
+    learned_brackets: bool = False
 
     @property
     def maximize(self) -> bool:
@@ -113,7 +114,8 @@ def parse_class_args(**class_args: Any) -> Settings:
         raise ClassArgsError(f"classArgs.best_metric must be a finite number (the best attainable metric), "
                              f"got {best_metric!r}")
     for flag in ("order_by_risk", "rank_one_order", "pause_resume", "opportunistic", "hold_first_bracket",
-                 "serial_starts", "calibrated_risk"):
+                 "serial_starts", "calibrated_risk",
+                 "learned_brackets"):
         if not isinstance(get(flag), bool):
             raise ClassArgsError(f"classArgs.{flag} must be true or false, got {get(flag)!r}")
     noise_std = get("noise_std")
@@ -143,4 +145,5 @@ def parse_class_args(**class_args: Any) -> Settings:
         log_level=_choice("log_level", get("log_level"), LOG_LEVELS),
         serial_starts=get("serial_starts"),
         calibrated_risk=get("calibrated_risk"),
+        learned_brackets=get("learned_brackets"),
     )
