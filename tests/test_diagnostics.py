@@ -225,3 +225,20 @@ def test_calibrated_risk_is_a_validated_class_arg():
     assert parse_class_args(calibrated_risk=True).calibrated_risk
     with pytest.raises(ClassArgsError, match="calibrated_risk"):
         parse_class_args(calibrated_risk="yes")
+
+
+def test_the_refit_check_counts_a_budget_term_pressed_to_its_bound_and_not_a_real_one(caplog):
+    rng = np.random.default_rng(6)
+    X = rng.uniform(size=(40, 1))
+    budgets = np.repeat([[1 / 9, 1 / 3, 1.0]], 40, axis=0)
+    quality = np.sin(6 * X[:, 0])
+    flat, trend = MultiFidelityGP(1, 4, seed=0), MultiFidelityGP(1, 4, seed=0)
+    for k in range(3):
+        flat.add_observations(X, budgets[:, k], quality)                       # the budget changes nothing
+        trend.add_observations(X, budgets[:, k], quality + 3 * (1 - budgets[:, k]) ** 2)
+    with caplog.at_level("WARNING", logger="hyperjump_advisor"):
+        flat.fit(force_hyperopt=True)
+        trend.fit(force_hyperopt=True)
+    assert flat.hyper.linear_variance <= 1.01e-4 and flat.collapsed_refits == 1
+    assert "budget term collapsed" in caplog.text
+    assert trend.hyper.linear_variance > 1e-2 and trend.collapsed_refits == 0

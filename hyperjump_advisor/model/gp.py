@@ -28,6 +28,7 @@ shared with other jobs), ms, median / p95::
 
 from __future__ import annotations
 
+import logging
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -41,6 +42,8 @@ from .kernel import KernelHyperparameters, budget_feature
 from .outliers import tame_outliers
 from .posterior import GPPosterior, standardisation
 
+_logger = logging.getLogger("hyperjump_advisor")
+COLLAPSE_FACTOR = 1.01       # a budget-term variance within 1% of its lower bound: the fit pressed it to the bound
 SYNC_FIT_POINTS = 100        # a refit on at most this many points costs ~50 ms: run it at once
 REFIT_SLICE_EVALUATIONS = 4  # likelihood evaluations per update otherwise (~5 ms each at 300 points)
 from .store import IntArray, ObservationStore
@@ -124,6 +127,7 @@ class MultiFidelityGP:
         self._posterior: Optional[GPPosterior] = None
         self._refit: Optional[FitJob] = None
         self._losses_stale = False  # a repeat changed the mean loss of an active pair
+        self.collapsed_refits = 0   # refits whose budget term (linear variance) sat at its lower bound
 
     # ------------------------------------------------------------------ data
     def add_observations(self, X: ArrayLike, budgets: ArrayLike, losses: ArrayLike) -> None:
@@ -297,9 +301,22 @@ class MultiFidelityGP:
         """The finished refit's hyperparameters, on every active point (those added meanwhile included)."""
         assert self._refit is not None
         hyper, self._refit = self._refit.result(), None
+        self._check_budget_term(hyper)
         self.store.activate_pending()
         self.store.trim(self.max_points)
         return self._condition(hyper)
+
+    def _check_budget_term(self, hyper: KernelHyperparameters) -> None:
+        """After each refit: a linear variance at its lower bound means the GP predicts (nearly) one loss at
+        every budget for a configuration; say so (once, then counted), since jumps and stops rest on it."""
+        floor = self.fitter.settings.bounds.variance[0]
+        if hyper.linear_variance > COLLAPSE_FACTOR * floor:
+            return
+        if self.collapsed_refits == 0:
+            _logger.warning("the model's budget term collapsed at its lower bound (linear variance %.2g, bias %.2g, "
+                            "noise %.2g on %d points): it predicts about one loss at every budget",
+                            hyper.linear_variance, hyper.bias_variance, hyper.noise_variance, self.store.n)
+        self.collapsed_refits += 1
 
     def _condition(self, hyper: KernelHyperparameters) -> GPPosterior:
         """Rebuild the posterior on all active points."""
