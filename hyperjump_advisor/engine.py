@@ -76,7 +76,8 @@ class Engine:
         self.searcher.set_space(space)
         s = self.settings
         model = self.evidence.install_model(space.n_dims, min_observations(space.n_params),
-                                            seed=0 if s.seed is None else s.seed)
+                                            seed=0 if s.seed is None else s.seed,
+                                            refuse_collapsed_fits=s.keep_budget_term)
         if s.jumping:
             options = RiskOptions(eta=s.eta, R=s.R, threshold=s.threshold, best_loss=s.best_loss,
                                   order_by_risk=s.order_by_risk, rank_one_order=s.rank_one_order,

@@ -37,9 +37,11 @@ class Evidence:
     def incumbent_loss(self) -> Optional[float]:
         return None if self.incumbent is None else self.incumbent[0]
 
-    def install_model(self, n_dims: int, min_observations: int, seed: int) -> MultiFidelityGP:
+    def install_model(self, n_dims: int, min_observations: int, seed: int,
+                      refuse_collapsed_fits: bool = False) -> MultiFidelityGP:
         """A fresh GP fed with every observation so far."""
-        self.model = MultiFidelityGP(n_dims, min_observations, seed=seed)
+        self.model = MultiFidelityGP(n_dims, min_observations, seed=seed,
+                                     refuse_collapsed_fits=refuse_collapsed_fits)
         for config_id, budget, loss in self.observations:
             self._feed(config_id, budget, loss)
         return self.model

@@ -47,6 +47,7 @@ class Settings:
     serial_starts: bool = False
     calibrated_risk: bool = False
     learned_brackets: bool = False
+    keep_budget_term: bool = False
 
     @property
     def maximize(self) -> bool:
@@ -115,7 +116,7 @@ def parse_class_args(**class_args: Any) -> Settings:
                              f"got {best_metric!r}")
     for flag in ("order_by_risk", "rank_one_order", "pause_resume", "opportunistic", "hold_first_bracket",
                  "serial_starts", "calibrated_risk",
-                 "learned_brackets"):
+                 "learned_brackets", "keep_budget_term"):
         if not isinstance(get(flag), bool):
             raise ClassArgsError(f"classArgs.{flag} must be true or false, got {get(flag)!r}")
     noise_std = get("noise_std")
@@ -146,4 +147,5 @@ def parse_class_args(**class_args: Any) -> Settings:
         serial_starts=get("serial_starts"),
         calibrated_risk=get("calibrated_risk"),
         learned_brackets=get("learned_brackets"),
+        keep_budget_term=get("keep_budget_term"),
     )

@@ -242,3 +242,22 @@ def test_the_refit_check_counts_a_budget_term_pressed_to_its_bound_and_not_a_rea
     assert flat.hyper.linear_variance <= 1.01e-4 and flat.collapsed_refits == 1
     assert "budget term collapsed" in caplog.text
     assert trend.hyper.linear_variance > 1e-2 and trend.collapsed_refits == 0
+
+
+def test_keep_budget_term_refuses_a_collapsed_refit_and_keeps_the_previous_fit():
+    rng = np.random.default_rng(7)
+    X = rng.uniform(size=(40, 1))
+    quality = np.sin(6 * X[:, 0])
+    models = {keep: MultiFidelityGP(1, 4, seed=0, refuse_collapsed_fits=keep) for keep in (False, True)}
+    for gp in models.values():
+        for b in (1 / 9, 1 / 3, 1.0):             # first a real budget effect
+            gp.add_observations(X, np.full(40, b), quality + 3 * (1 - b) ** 2)
+        gp.fit(force_hyperopt=True)
+    before = models[True].hyper
+    Z = rng.uniform(size=(400, 1))
+    for gp in models.values():
+        for b in (1 / 9, 1 / 3, 1.0):             # then many points where the budget changes nothing
+            gp.add_observations(Z, np.full(400, b), np.sin(6 * Z[:, 0]))
+        gp.fit(force_hyperopt=True)
+    assert models[False].hyper.linear_variance <= 1.01e-4 and models[False].collapsed_refits == 1
+    assert models[True].collapsed_refits == 1 and models[True].hyper is before

@@ -73,6 +73,8 @@ class MultiFidelityGP:
     noise_floor: lower bound of the noise variance (standardised units).
     blas_threads: BLAS threads used inside the model's calls (None: leave as is).
     lengthscale_bounds, variance_bounds: box constraints of the optimisation.
+    refuse_collapsed_fits: a refit whose budget term sits at its lower bound keeps the previous
+        hyperparameters when theirs did not (``keep_budget_term``).
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class MultiFidelityGP:
         blas_threads: Optional[int] = 1,
         lengthscale_bounds: tuple[float, float] = (1e-2, 20.0),
         variance_bounds: tuple[float, float] = (1e-4, 1e2),
+        refuse_collapsed_fits: bool = False,
     ) -> None:
         if int(n_dims) != n_dims or n_dims < 1:
             raise ValueError(f"n_dims must be a positive integer, got {n_dims!r}")
@@ -128,6 +131,7 @@ class MultiFidelityGP:
         self._refit: Optional[FitJob] = None
         self._losses_stale = False  # a repeat changed the mean loss of an active pair
         self.collapsed_refits = 0   # refits whose budget term (linear variance) sat at its lower bound
+        self.refuse_collapsed_fits = refuse_collapsed_fits
 
     # ------------------------------------------------------------------ data
     def add_observations(self, X: ArrayLike, budgets: ArrayLike, losses: ArrayLike) -> None:
@@ -301,22 +305,27 @@ class MultiFidelityGP:
         """The finished refit's hyperparameters, on every active point (those added meanwhile included)."""
         assert self._refit is not None
         hyper, self._refit = self._refit.result(), None
-        self._check_budget_term(hyper)
+        if self._budget_term_collapsed(hyper) and self.refuse_collapsed_fits and self.hyper is not None \
+                and not self._budget_term_collapsed(self.hyper, count=False):
+            hyper = self.hyper   # keep the previous fit, whose budget term still says something
         self.store.activate_pending()
         self.store.trim(self.max_points)
         return self._condition(hyper)
 
-    def _check_budget_term(self, hyper: KernelHyperparameters) -> None:
+    def _budget_term_collapsed(self, hyper: KernelHyperparameters, count: bool = True) -> bool:
         """After each refit: a linear variance at its lower bound means the GP predicts (nearly) one loss at
         every budget for a configuration; say so (once, then counted), since jumps and stops rest on it."""
         floor = self.fitter.settings.bounds.variance[0]
         if hyper.linear_variance > COLLAPSE_FACTOR * floor:
-            return
+            return False
+        if not count:
+            return True
         if self.collapsed_refits == 0:
             _logger.warning("the model's budget term collapsed at its lower bound (linear variance %.2g, bias %.2g, "
                             "noise %.2g on %d points): it predicts about one loss at every budget",
                             hyper.linear_variance, hyper.bias_variance, hyper.noise_variance, self.store.n)
         self.collapsed_refits += 1
+        return True
 
     def _condition(self, hyper: KernelHyperparameters) -> GPPosterior:
         """Rebuild the posterior on all active points."""
