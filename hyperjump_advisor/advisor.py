@@ -66,10 +66,17 @@ class HyperJump(MsgDispatcherBase):
         self.records = Records(_log_folder())
         self.engine = Engine(self.settings, send_trial=self._send_trial, kill=self._send_kill, audit=self._audit,
                              trial_record=lambda row: self.records.trial(row))
+        if getattr(self, "_trial_clock", None) is not None:
+            self.engine.diagnostics.use_clock(self._trial_clock)
         self.restored = False
         self._save_failing = False
         self._halt_reported = False
         self._journal: Optional[journal.Journal] = None
+
+    def use_trial_clock(self, clock: Any) -> None:
+        """Measure trial durations on this clock (the replay's simulated one) instead of the wall clock."""
+        self._trial_clock = clock
+        self.engine.diagnostics.use_clock(clock)
 
     def _send_trial(self, payload: dict[str, Any]) -> None:
         self.send(CommandType.NewTrialJob, json.dumps(payload))  # plain values: standard JSON is NNI's

@@ -11,8 +11,10 @@
   (its rung's best, beating the incumbent), ``"async_jump"`` (past rungs; ``rule`` says which of the two
   let it out) or ``"rung_stop"`` (the rung's remaining candidates discarded: ``rear_per_hop``,
   ``threshold``), and each ``async_jump`` follows an ``"async_jump_risk"`` (the rEAR, bar and budget of
-  each rung weighed, the first over the threshold included, ``scale``). ``"workload_diagnostics"``
-  (rank correlation between budgets, cost per budget, calibration) may be written by the engine.
+  each rung weighed, the first over the threshold included, ``scale``). ``"workload_diagnostics"`` (after 10 results, then each time their count grew by 25%; see
+  ``diagnostics.py``): ``rank_correlation`` (per pair of budgets: ``low_budget``, ``high_budget``, ``n``,
+  ``spearman``, ``ci_low``, ``ci_high``), ``cost_per_budget`` (``budget``, ``n``, ``median_seconds`` of
+  trials trained from scratch), ``calibration`` (``n``, ``coverage_90``), ``time`` (seconds since start).
 - ``hyperjump-trials.csv``: a row per trial when its outcome is known (a row again if a late FINAL
   revises it: the last row of a parameter id wins). Its parameters are the ones the trial really
   ran (NNI's web UI can show another trial's, issue 5726). ``killed`` 1 with a metric is a late kill:

@@ -59,6 +59,9 @@ class Settings:
     max_consecutive_failures: int = 10
     log_level: str = "info"
     serial_starts: bool = True   # NNI issue 5726: see SERIAL_STARTS_OFF
+    calibrated_risk: bool = False
+    learned_brackets: bool = False
+    keep_budget_term: bool = False
 
     @property
     def maximize(self) -> bool:
@@ -129,7 +132,8 @@ def parse_class_args(**class_args: Any) -> Settings:
         raise ClassArgsError(f"classArgs.best_metric must be a finite number (the best attainable metric), "
                              f"got {best_metric!r}")
     for flag in ("order_by_risk", "rank_one_order", "pause_resume", "opportunistic", "hold_first_bracket",
-                 "serial_starts"):
+                 "serial_starts", "calibrated_risk",
+                 "learned_brackets", "keep_budget_term"):
         if not isinstance(get(flag), bool):
             raise ClassArgsError(f"classArgs.{flag} must be true or false, got {get(flag)!r}")
     noise_std = get("noise_std")
@@ -158,4 +162,7 @@ def parse_class_args(**class_args: Any) -> Settings:
                                       "0 never stops"),
         log_level=_choice("log_level", get("log_level"), LOG_LEVELS),
         serial_starts=get("serial_starts"),
+        calibrated_risk=get("calibrated_risk"),
+        learned_brackets=get("learned_brackets"),
+        keep_budget_term=get("keep_budget_term"),
     )

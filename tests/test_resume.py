@@ -216,3 +216,10 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
     if compaction != "none":
         ended = sum(1 for a, b in zip(compacting, compacting[1:]) if a and not b)
         assert ended >= 3 and sum(compacting) > 20, "compactions ran over several commands, and ended"
+
+
+def test_a_resume_keeps_the_results_the_rank_correlations_are_measured_on(checkpoint):
+    before, _ = half_a_bracket()
+    live = before.engine.diagnostics.state
+    after = resumed().engine.diagnostics.state
+    assert after.losses == live.losses and after.results == live.results > 0

@@ -38,6 +38,7 @@ class AsyncScheduler:
         self.several_brackets = several_brackets   # False: every configuration starts at rung 0 (ASHA's one bracket)
         self.start_costs = bracket_start_costs(R, eta)
         self.promote_challengers = promote_challengers  # a rung's best result that beats the incumbent moves up at once
+        self.choose_bracket: Optional[Callable[[list[int]], int]] = None  # learned_brackets: counts -> bracket
         self.explain_jumps = True                  # rule 1 only for configurations the model explains (EXPLAIN_Z)
         self.policy: Any = None                     # the engine installs a RiskPolicy when jumping is on
 
@@ -85,7 +86,10 @@ class AsyncScheduler:
         r = self.rungs
         if not self.several_brackets:
             return 0
-        s = least_allocated_bracket(r.allocated)
+        if self.choose_bracket is None:
+            s = least_allocated_bracket(r.allocated)
+        else:   # learned from the workload (bracket_allocation.py); allocated still counts the starts
+            s = self.choose_bracket([round(a / c) for a, c in zip(r.allocated, self.start_costs)])
         r.allocated[s] += self.start_costs[s]
         return r.top - s
 

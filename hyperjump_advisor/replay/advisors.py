@@ -122,6 +122,12 @@ register_ours("hyperjump-believer-guard", {}, "HyperJump with pending-aware EI a
               factory=lambda: _searcher_variant(pending_aware=True, guard=True))
 register_ours("hyperjump-anytime", {}, "hyperjump-believer-guard plus one early full-budget run of the best guess",
               factory=lambda: _searcher_variant(pending_aware=True, guard=True, anytime=True))
+register_ours("hyperjump-learned", {"learned_brackets": True},
+              "HyperJump whose async brackets share the seconds by measured cost and rank correlation to R")
+register_ours("hyperjump-keep-budget-term", {"keep_budget_term": True},
+              "HyperJump refusing a refit whose budget term sits at its lower bound (the previous fit stays)")
+register_ours("hyperjump-calibrated", {"calibrated_risk": True},
+              "HyperJump whose jumps and stops use the model's stds widened by its measured 90% coverage")
 register_ours("hyperjump-rank1", {"rank_one_order": True},
               "HyperJump ordering a stage with the rank-one covariance update of pretend evaluations")
 
