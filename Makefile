@@ -42,12 +42,13 @@ peers: install
 	$(PY) -m hyperjump_advisor.replay --setup-peers
 
 # The standard suite: 4 shared tables x {1, 8, 32} workers x every advisor, 20 seeds (the GP peers 5),
-# the ablation suite, and the cost tables (model, decision, scale). See README, "Benchmarks".
+# the ablation suite, and the cost tables (model, decision, small operations, scale). See README, "Benchmarks".
 bench: register peers
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	mkdir -p bench-results
 	$(PY) benchmarks/bench_model.py | tee bench-results/model.md
 	$(PY) benchmarks/bench_decision.py | tee bench-results/decision.md
+	$(PY) benchmarks/bench_small_costs.py | tee bench-results/small-costs.md
 	$(PY) benchmarks/bench_scale.py --trials 20000 | tee bench-results/scale.md
 	$(PY) benchmarks/bench_scale.py --trials 3000 --compare-persistence | tee bench-results/persistence.md
 	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/standard --seeds 20 \
