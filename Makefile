@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install register test test-fast typecheck fuzz demo bench bench-quick peers clean
+.PHONY: install register test test-fast typecheck fuzz demo bench bench-quick peers golden clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,18 @@ test: register peers
 
 # The pure modules (search space, schedule, model, risk and their seams) are typed strictly; the package, plainly.
 PURE = hyperjump_advisor/searchspace.py hyperjump_advisor/schedule.py hyperjump_advisor/model \
-       hyperjump_advisor/risk hyperjump_advisor/posterior.py hyperjump_advisor/jumping.py hyperjump_advisor/metrics.py
+       hyperjump_advisor/risk hyperjump_advisor/posterior.py hyperjump_advisor/jumping.py hyperjump_advisor/metrics.py \
+       hyperjump_advisor/ties.py
 typecheck: install
 	$(PY) -m mypy hyperjump_advisor
 	$(PY) -m mypy --strict --follow-imports=silent $(PURE)
 
 test-fast: install
 	$(PY) -m pytest -q -ra -m "not e2e and not slow"
+
+# Re-record the golden command traces (tests/golden/) after a change of behaviour made on purpose.
+golden: install
+	$(PY) tests/golden_traces.py
 
 demo: register
 	$(PY) examples/mnist-hyperjump/run_demo.py

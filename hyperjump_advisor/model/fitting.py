@@ -207,7 +207,10 @@ def portable_lbfgsb(max_iters: int) -> Any:
     if _PORTABLE_LBFGSB is None:
         from paramz.optimization.optimization import opt_lbfgsb
 
-        class PortableLbfgsb(opt_lbfgsb):  # type: ignore[misc,valid-type]
+        class PortableLbfgsb(opt_lbfgsb):  # type: ignore[misc]  # paramz has no types
+            x_opt: Any
+            status: Any
+
             def opt(self, x_init: Any, f_fp: Any = None, f: Any = None, fp: Any = None) -> None:
                 def coarse_f_fp(x: Any) -> tuple[float, Any]:
                     value, gradient = f_fp(ties.coarse(x))
@@ -215,7 +218,7 @@ def portable_lbfgsb(max_iters: int) -> Any:
 
                 super().opt(ties.coarse(x_init), f_fp=coarse_f_fp, f=f, fp=fp)
                 self.x_opt = ties.coarse(self.x_opt)
-                if "ABNORMAL_TERMINATION_IN_LNSRCH" in str(self.status):
+                if "ABNORMAL" in str(self.status):  # scipy: "ABNORMAL: ..." (line search found no decrease)
                     self.status = "Converged"
 
         _PORTABLE_LBFGSB = PortableLbfgsb
