@@ -8,7 +8,6 @@ import pytest
 import yaml
 from nni.experiment import Experiment
 
-from hyperjump_advisor.register import register
 from test_e2e_nni import TRIAL_DIR, free_port, parameters_the_trial_ran
 
 NNICTL = str(Path(sys.executable).with_name("nnictl"))
@@ -31,8 +30,7 @@ def wait_for(predicate, timeout, what):
 
 
 @pytest.mark.e2e
-def test_nnictl_stop_and_resume_continue_the_same_bracket(tmp_path):
-    register()
+def test_nnictl_stop_and_resume_continue_the_same_bracket(nni_home, tmp_path):
     config = {
         "searchSpace": {"x": {"_type": "uniform", "_value": [0.0, 1.0]}},
         "trialCommand": f"{sys.executable} slow_trial.py",

@@ -81,12 +81,9 @@ def _trial_keeper_pids(experiments_dir: Path) -> list[int]:
 
 
 @pytest.mark.e2e
-def test_hyperjump_runs_on_remote_training_service(sshd, tmp_path):
+def test_hyperjump_runs_on_remote_training_service(sshd, nni_home, tmp_path):
     from nni.experiment import AlgorithmConfig, Experiment, RemoteMachineConfig
 
-    from hyperjump_advisor.register import register
-
-    register()
     remote_home = tmp_path / "remote-home"
     python_dir = local_sshd.write_remote_python(tmp_path / "remote-python", sys.executable, remote_home)
 
