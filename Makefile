@@ -26,7 +26,7 @@ test: register peers
 # The pure modules (search space, schedule, model, risk and their seams) are typed strictly; the package, plainly.
 PURE = hyperjump_advisor/searchspace.py hyperjump_advisor/schedule.py hyperjump_advisor/model \
        hyperjump_advisor/risk hyperjump_advisor/posterior.py hyperjump_advisor/jumping.py hyperjump_advisor/metrics.py \
-       hyperjump_advisor/ties.py
+       hyperjump_advisor/async_schedule hyperjump_advisor/ties.py
 typecheck: install
 	$(PY) -m mypy hyperjump_advisor
 	$(PY) -m mypy --strict --follow-imports=silent $(PURE)

@@ -52,7 +52,7 @@ class Engine:
         self.evidence = Evidence(settings.R, lambda c: self.searcher.encoded[c])
         self.ledger = Ledger()
         self.scheduler: Scheduler | AsyncScheduler
-        if settings.exec_mode == ASYNC_MODE:  # ASHA's rungs with HyperJump's risk (async_schedule.py)
+        if settings.exec_mode == ASYNC_MODE:  # ASHA's rungs with HyperJump's risk (async_schedule/)
             self.scheduler = build_async_scheduler(settings, self.searcher, self.evidence, self._audit)
         else:
             self.scheduler = Scheduler(settings.R, settings.eta, ExecMode(settings.exec_mode),

@@ -15,7 +15,7 @@ from .schedule import ExecMode
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # exec_mode "async" (the default): asynchronous Hyperband's brackets on shared rungs at Hyperband's budgets,
 # promotions as soon as a configuration ranks in the top 1/eta of its rung, jumps past rungs and stops decided by
-# rEAR (async_schedule.py). There p_no_jump is drawn per configuration and hold_first_bracket does not apply.
+# rEAR (async_schedule/). There p_no_jump is drawn per configuration and hold_first_bracket does not apply.
 # "serial" and "parallelism" are the synchronous brackets of schedule.py. Measured in the replay: see README.
 ASYNC_MODE = "async"
 EXEC_MODES = tuple(m.value for m in ExecMode) + (ASYNC_MODE,)

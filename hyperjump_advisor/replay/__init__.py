@@ -8,8 +8,9 @@ Modules: tables -- :mod:`.tables` (the table model and TRIAL_BUDGET <-> level ma
 :mod:`.table_csv` (the generic CSV format), :mod:`.shared_tables` (the shared HyperJump tables,
 ``load_table``); running -- :mod:`.simulator` (event loop, workers, clock), :mod:`.trial_cost`
 (a trial's duration, resumes), :mod:`.faults` (fault injection), :mod:`.checkpoint` (the
-advisor's checkpoint folder), :mod:`.runs` (run_one, run_many, progress), :mod:`.advisors`
-(registry of advisors by name, NNI workarounds, tuner adapter); results -- :mod:`.measures`
+advisor's checkpoint folder), :mod:`.runs` (run_one, run_many, progress), :mod:`.registry`
+(advisors by name), :mod:`.advisors` (this project's and NNI's advisors, NNI workarounds, tuner
+adapter; the peers' specs come from :mod:`.peers.runner`); results -- :mod:`.measures`
 (regret, times to target, summaries), :mod:`.render` (report.md), :mod:`.plot` (regret.png),
 :mod:`.report` (results.json and writing every output).
 """
@@ -19,7 +20,8 @@ from .shared_tables import load_table
 from .faults import Faults
 from .simulator import SimConfig, Simulator
 from .runs import run_many, run_one
-from .advisors import REGISTRY, AdvisorSpec, register, register_ours
+from .registry import REGISTRY, AdvisorSpec, register
+from .advisors import register_ours
 from .measures import summarize
 from .report import results_document, write_outputs
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -46,36 +45,9 @@ from nni.runtime.msg_dispatcher_base import MsgDispatcherBase
 from nni.runtime.tuner_command_channel import CommandType
 
 from ..inprocess import build_offline
+from .peers.runner import register_peers
+from .registry import REGISTRY, AdvisorSpec, get, register  # noqa: F401  (advisors.get/REGISTRY: the replay's entry)
 from .tables import BUDGET_KEY
-
-
-@dataclass(frozen=True)
-class AdvisorSpec:
-    name: str
-    builder: Callable[..., Any]          # builder(R=, eta=, seed=, class_args=) -> offline advisor
-    description: str
-    takes_class_args: bool = False
-    class_args: dict = field(default_factory=dict)
-
-    def build(self, R: int, eta: int, seed: int, class_args: Optional[dict] = None) -> Any:
-        extra = dict(self.class_args)
-        if self.takes_class_args and class_args:
-            extra.update(class_args)
-        return self.builder(R=R, eta=eta, seed=seed, class_args=extra)
-
-
-REGISTRY: dict[str, AdvisorSpec] = {}
-
-
-def register(spec: AdvisorSpec) -> AdvisorSpec:
-    REGISTRY[spec.name] = spec
-    return spec
-
-
-def get(name: str) -> AdvisorSpec:
-    if name not in REGISTRY:
-        raise KeyError(f"unknown advisor {name!r}; known: {', '.join(REGISTRY)}")
-    return REGISTRY[name]
 
 
 QUIET_LOGS = True  # the CLI's --verbose turns this off
@@ -336,6 +308,4 @@ register(AdvisorSpec("random", _build_random, "NNI 3.0's random tuner, every tri
 
 # ---- peer advisors: other libraries, each replayed in its own environment ------------------------------
 # Registered after everything above; see hyperjump_advisor/replay/peers/ (names, families, setup).
-from .peers.runner import register_peers  # noqa: E402  (needs AdvisorSpec, defined above)
-
 register_peers(register)
