@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install register test test-fast typecheck fuzz demo bench bench-quick peers clean
+.PHONY: install register test test-fast typecheck fuzz demo bench bench-quick peers golden clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,18 @@ test: register peers
 PURE = hyperjump_advisor/searchspace.py hyperjump_advisor/schedule.py hyperjump_advisor/model \
        hyperjump_advisor/risk hyperjump_advisor/posterior.py hyperjump_advisor/jumping.py hyperjump_advisor/metrics.py \
        hyperjump_advisor/async_schedule \
-       hyperjump_advisor/diagnostics.py hyperjump_advisor/diagnostics_feed.py
+       hyperjump_advisor/diagnostics.py hyperjump_advisor/diagnostics_feed.py \
+       hyperjump_advisor/ties.py
 typecheck: install
 	$(PY) -m mypy hyperjump_advisor
 	$(PY) -m mypy --strict --follow-imports=silent $(PURE)
 
 test-fast: install
 	$(PY) -m pytest -q -ra -m "not e2e and not slow"
+
+# Re-record the golden command traces (tests/golden/) after a change of behaviour made on purpose.
+golden: install
+	$(PY) tests/golden_traces.py
 
 demo: register
 	$(PY) examples/mnist-hyperjump/run_demo.py
@@ -44,12 +49,13 @@ peers: install
 	$(PY) -m hyperjump_advisor.replay --setup-peers
 
 # The standard suite: 4 shared tables x {1, 8, 32} workers x every advisor, 20 seeds (the GP peers 5),
-# the ablation suite, and the cost tables (model, decision, scale). See README, "Benchmarks".
+# the ablation suite, and the cost tables (model, decision, small operations, scale). See README, "Benchmarks".
 bench: register peers
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	mkdir -p bench-results
 	$(PY) benchmarks/bench_model.py | tee bench-results/model.md
 	$(PY) benchmarks/bench_decision.py | tee bench-results/decision.md
+	$(PY) benchmarks/bench_small_costs.py | tee bench-results/small-costs.md
 	$(PY) benchmarks/bench_scale.py --trials 20000 | tee bench-results/scale.md
 	$(PY) benchmarks/bench_scale.py --trials 3000 --compare-persistence | tee bench-results/persistence.md
 	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/standard --seeds 20 \

@@ -204,7 +204,7 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
                                  if entry.get(key))
 
     faults = Faults(fail=0.2, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=4)
-    limit = auto_time_limit(table, budgets, 8, iterations=1)
+    limit = auto_time_limit(table, budgets, 8, iterations=1.5)  # over 200 commands whatever the jumps decide
     config = SimConfig(workers=8, time_limit=limit, faults=faults)
     result = Simulator(Checked(), table, budgets, config).run()
     assert result["error"] is None and len(checked) > 200

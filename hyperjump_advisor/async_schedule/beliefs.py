@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import ties
 from ..schedule import SlotStatus
 from .state import Rungs
 
@@ -42,5 +43,5 @@ class RungBeliefs:
             x = rungs.slots[k].get(c)
             if x is not None and x.status is SlotStatus.DONE and x.loss is not None:
                 mean, std = self.predict([c], x.budget)
-                return abs(float(mean[0]) - x.loss) <= EXPLAIN_Z * max(float(std[0]), 1e-12)
+                return ties.at_most(abs(float(mean[0]) - x.loss), EXPLAIN_Z * max(float(std[0]), 1e-12))
         return False

@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import risk
+from .. import risk, ties
 from ..schedule import SlotStatus
 from .beliefs import RungBeliefs
 from .rungs import promotion_bar, rank_key
@@ -69,7 +69,7 @@ def jump_target(r: Rungs, c: int, k: int, eta: int, beliefs: RungBeliefs, explai
             belief = risk.StageBelief(np.array([mean[0], bar]), np.array([std[0], 0.0]), np.array([False, True]))
             rear = float(risk.expected_loss_reduction(belief, [True, False])[0]) / scale
         rears.append(rear)
-        if accumulated + rear > threshold:
+        if not ties.at_most(accumulated + rear, threshold):
             break
         accumulated += rear
         target = j + 1

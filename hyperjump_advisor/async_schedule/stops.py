@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import risk
+from .. import risk, ties
 from ..schedule import Slot, SlotStatus
 from .beliefs import RungBeliefs
 from .rungs import asha_promotable
@@ -50,7 +50,7 @@ def stop_rungs(r: Rungs, eta: int, beliefs: RungBeliefs, on_event: EventSink) ->
         if r.stop_rear[k][0] != stage:
             r.stop_rear[k] = [stage, 0.0]
         budget = threshold - r.stop_rear[k][1]
-        if budget <= 0:
+        if ties.at_most(threshold, r.stop_rear[k][1]):   # the rung's risk budget is spent (ties.py's rule)
             continue
         running = [x for x in r.running(k) if x.config_id not in r.no_jump and beliefs.explains(r, x.config_id)]
         promotable = [c for c in promotable if beliefs.explains(r, c)]
