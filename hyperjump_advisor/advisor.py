@@ -8,7 +8,9 @@ Protocol rules learned from NNI 3.0 (see README, "How it talks to NNI"):
 - parameter ids are ints and payloads hold plain Python numbers;
 - an exception in a handler is reported with ``report_error`` so the experiment turns ERROR
   with the traceback instead of hanging;
-- the state is saved after every command and restored by ``load_checkpoint`` (``nnictl resume``).
+- the state is saved after every command and restored by ``load_checkpoint`` (``nnictl resume``);
+- NNI 3.0 never delivers PING: the advisor's own clock (:mod:`.clock`) puts a TICK into the same queue,
+  from INITIALIZE (or a resume) to TERMINATE, so the stall guard acts when NNI says nothing.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from nni.runtime.msg_dispatcher_base import MsgDispatcherBase
 from nni.runtime.tuner_command_channel import CommandType
 
 from . import journal, persistence
+from .clock import TICK, Ticker, TickGate, tick_interval
 from .engine import Engine
 from .keys import RESERVED_KEYS
 from .metrics import intermediate_budget, load_json, metric_value, read_metric
@@ -56,6 +59,9 @@ class HyperJump(MsgDispatcherBase):
             raise
         _set_log_levels(self.settings.log_level if "log_level" in class_args else None)
         import_gpy()  # at the dispatcher's start, not inside the command that starts the first refit
+        self.own_clock = True  # in-process drivers (inprocess.build_offline) send TICKs themselves instead
+        self._tick_gate = TickGate(lambda tick: self.default_command_queue.put((tick, None)))
+        self._ticker: Optional[Ticker] = None
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -94,6 +100,28 @@ class HyperJump(MsgDispatcherBase):
                             "R": s.R, "eta": s.eta,
                             "plan": [[[st.n, st.budget] for st in b] for b in self.engine.scheduler.iteration_plans]})
 
+    # ---- the advisor's own clock -------------------------------------------------------
+    def _start_clock(self) -> None:
+        """From INITIALIZE (or a resume) on: a TICK in the command queue every few seconds."""
+        if not self.own_clock or (self._ticker is not None and self._ticker.running):
+            return
+        s = self.settings
+        self._ticker = Ticker(tick_interval(s.final_grace_seconds, s.min_lost_seconds), self._tick_gate.offer,
+                              should_stop=lambda: self.stopping or bool(self.worker_exceptions))
+        self._ticker.start()
+
+    def _stop_clock(self) -> None:
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+
+    def run(self):
+        """NNI's dispatcher loop; it returns at TERMINATE, and the clock stops with it."""
+        try:
+            super().run()
+        finally:
+            self._stop_clock()
+
     # ---- one queue, errors reported -------------------------------------------------
     def enqueue_command(self, command, data):
         self.default_command_queue.put((command, data))
@@ -102,8 +130,11 @@ class HyperJump(MsgDispatcherBase):
         """One command; nothing but a failed INITIALIZE may end the experiment (it has nothing to run)."""
         changed = False
         try:
+            if command == TICK:
+                self._tick_gate.took()
             changed = self.engine.tick()
-            super().process_command(command, data)
+            if command != TICK:
+                super().process_command(command, data)
         except Exception as error:
             # first line self-contained: NNI shows only "Dispatcher stream error" in its status; this text is in
             # nnimanager.log ("Dispatcher error: ...") and dispatcher.log, the web UI's "Learn more" logs
@@ -113,7 +144,7 @@ class HyperJump(MsgDispatcherBase):
             if command is CommandType.Initialize:
                 self.report_error(message)
                 raise
-        if command is not CommandType.Ping or changed:  # a Ping changes nothing, unless the stall guard acted
+        if command not in (CommandType.Ping, TICK) or changed:  # these change nothing, unless the stall guard acted
             self._save_state()
         self._stop_if_halted()
 
@@ -137,6 +168,7 @@ class HyperJump(MsgDispatcherBase):
         self.handle_update_search_space(data)
         self._audit_header()
         self.send(CommandType.Initialized, "")
+        self._start_clock()
 
     def handle_update_search_space(self, data):
         try:
@@ -219,6 +251,11 @@ class HyperJump(MsgDispatcherBase):
             self._save_failing = False
 
     def load_checkpoint(self):
+        """``nnictl resume``: the saved state, before NNI sends INITIALIZE again; the clock runs from here."""
+        self._restore()
+        self._start_clock()
+
+    def _restore(self) -> None:
         folder = self.get_checkpoint_path()
         try:
             document = journal.load(folder)

@@ -22,6 +22,7 @@ import time
 from typing import Any, Callable, Optional
 
 from . import stall_guard
+from .clock import monotonic
 from .async_schedule import AsyncScheduler, build_async_scheduler
 from .evidence import Evidence
 from .jumping import AuditSink, RiskOptions, RiskPolicy, min_jump_observations, min_observations
@@ -44,7 +45,7 @@ class Engine:
                  trial_record: Optional[Callable[[dict[str, Any]], None]] = None,
                  clock: Optional[Callable[[], float]] = None):
         self.settings = settings
-        self.clock = clock or _monotonic
+        self.clock = clock or monotonic
         self._send_trial, self._send_kill = send_trial, kill
         self._audit: AuditSink = audit or (lambda record: None)
         self._trial_record = trial_record or (lambda row: None)
@@ -204,17 +205,20 @@ class Engine:
         self.fill_credit()
 
     def tick(self) -> bool:
-        """Resolve the slots that no job will report on (see :mod:`stall_guard`); called before every command.
-        True when it resolved any."""
+        """Resolve the slots that no job will report on (see :mod:`stall_guard`); called before every command
+        and at every tick of the advisor's clock. True when it resolved any; what that frees is sent at once."""
         now = self.clock()
+        s = self.settings
         unresolved = self.ledger.unresolved()
-        overdue = stall_guard.overdue_finals(unresolved, now)
-        lost = stall_guard.lost(unresolved, self.ledger.longest_run, now, self.ledger.ended_jobs)
+        overdue = stall_guard.overdue_finals(unresolved, now, s.final_grace_seconds)
+        lost = stall_guard.lost(unresolved, self.ledger.longest_run, now, self.ledger.ended_jobs, s.min_lost_seconds)
         for trial in overdue:
             trial.awaiting_final = False
+            waited = now - (trial.ended_at or now)
             _logger.warning("parameter %d (config %d, budget %d) succeeded but its final metric never came "
                             "(waited %.0f s): counted as the worst result", trial.parameter_id,
-                            trial.slot.config_id, trial.slot.budget, now - (trial.ended_at or now))
+                            trial.slot.config_id, trial.slot.budget, waited)
+            self.failures.record(trial, f"ended SUCCEEDED but reported no final metric within {waited:.0f} s")
             self._finish(trial, None)
         for trial in lost:
             self.ledger.mark_ended(trial, now)
@@ -333,10 +337,6 @@ class Engine:
             _logger.warning("customized trial %r is not HyperJump's; it is not scheduled", item)
         if isinstance(parameter_id, int):
             self.ledger.reserve_parameter_id(parameter_id)
-
-
-def _monotonic() -> float:
-    return time.monotonic()  # looked up at each call, so a test can stand in for the clock
 
 
 class FailureStreak:
