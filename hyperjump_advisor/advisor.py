@@ -23,7 +23,7 @@ from typing import Any, Optional
 from nni.runtime.msg_dispatcher_base import MsgDispatcherBase
 from nni.runtime.tuner_command_channel import CommandType
 
-from . import journal, persistence
+from . import id_block, journal, persistence, resume
 from .clock import TICK, Ticker, TickGate, tick_interval
 from .engine import Engine
 from .keys import RESERVED_KEYS
@@ -62,13 +62,14 @@ class HyperJump(MsgDispatcherBase):
         self.own_clock = True  # in-process drivers (inprocess.build_offline) send TICKs themselves instead
         self._tick_gate = TickGate(lambda tick: self.default_command_queue.put((tick, None)))
         self._ticker: Optional[Ticker] = None
+        self._ids = id_block.IdReservation(lambda: self.get_checkpoint_path())
         self._reset_state()
 
     def _reset_state(self) -> None:
         """Everything the advisor learns during an experiment (what a resume restores)."""
         self.records = Records(_log_folder())
         self.engine = Engine(self.settings, send_trial=self._send_trial, kill=self._send_kill, audit=self._audit,
-                             trial_record=lambda row: self.records.trial(row))
+                             trial_record=lambda row: self.records.trial(row), reserve_id=self._ids.allows)
         self.restored = False
         self._save_failing = False
         self._halt_reported = False
@@ -201,6 +202,11 @@ class HyperJump(MsgDispatcherBase):
             return
         raw = data.get("value")
         reading = read_metric(raw)
+        parameter_id = data.get("parameter_id")
+        if isinstance(parameter_id, int) and parameter_id in self.engine.strays:  # a re-run without a slot (resume.py)
+            if data.get("type") == "FINAL":
+                resume.stray_final(self.engine, parameter_id, reading.value)
+            return
         self.engine.metric(data.get("parameter_id"), job, data.get("type"), reading.value,
                            intermediate_budget(raw), reading.problem or raw)
 
@@ -216,9 +222,9 @@ class HyperJump(MsgDispatcherBase):
         by trial job, which can be wrong (issue 5726). Without records, they only teach the model."""
         items = data if isinstance(data, list) else []
         if self.restored:
-            self.engine.import_after_resume(items, metric_value)
+            resume.import_after_resume(self.engine, items, metric_value)
         else:
-            self.engine.import_results(items, metric_value)
+            resume.import_results(self.engine, items, metric_value)
 
     def handle_add_customized_trial(self, data):
         """On resume NNI re-runs the trials that were running, under their parameter ids."""
@@ -228,7 +234,7 @@ class HyperJump(MsgDispatcherBase):
             except Exception:
                 _logger.warning("customized trial %r is not JSON; ignored", item)
                 continue
-            self.engine.rerun(item.get("parameter_id") if isinstance(item, dict) else None, item)
+            resume.rerun(self.engine, item.get("parameter_id") if isinstance(item, dict) else None, item)
 
     # ---- state that survives nnictl resume ------------------------------------------------
     def _save_state(self) -> None:
@@ -251,8 +257,14 @@ class HyperJump(MsgDispatcherBase):
             self._save_failing = False
 
     def load_checkpoint(self):
-        """``nnictl resume``: the saved state, before NNI sends INITIALIZE again; the clock runs from here."""
+        """``nnictl resume``: the saved state, before NNI sends INITIALIZE again; the clock runs from here.
+        Ids continue past the reserved mark (id_block), whatever the journal lost: none is sent twice."""
         self._restore()
+        mark = id_block.read(self.get_checkpoint_path())
+        if mark is not None and mark > self.engine.ledger.next_parameter_id:
+            _logger.info("resume: parameter ids continue from %d (reserved before the stop; the saved state says %d)",
+                         mark, self.engine.ledger.next_parameter_id)
+            self.engine.ledger.reserve_parameter_id(mark - 1)
         self._start_clock()
 
     def _restore(self) -> None:

@@ -4,8 +4,10 @@ The machine holds a fake NNI manager: it keeps the trials the advisor issued (Ne
 payloads), starts each as a trial job with an id, and its rules decide what happens next
 (successes, failures, cancels, kill acknowledgements, duplicate and late FINALs, NNI issue 5726
 swaps, web-UI customized trials, odd metrics, malformed payloads, search-space updates, IMPORT_DATA,
-Ping, a failing disk, and ``nnictl resume`` at any step). Every command goes through
-``HyperJump.process_command`` as NNI's dispatcher thread would call it.
+a failing disk, and ``nnictl resume`` at any step). Every command goes through
+``HyperJump.process_command`` as NNI's dispatcher thread would call it. Like NNI 3.0's manager it never
+sends a Ping (``tuner_command_channel.js`` drops them); time passes through the advisor's own clock:
+the ``clock_tick`` rule advances the fake clock and processes the TICK the clock thread would enqueue.
 
 Invariants (design notes, section 4; issue "Nothing a trial, a user, NNI or the disk does may end,
 stall or corrupt an experiment"). Each violation has a *kind* (the campaign counts them):
@@ -13,8 +15,8 @@ stall or corrupt an experiment"). Each violation has a *kind* (the campaign coun
 1. ``exception``: a handler raised out of ``process_command`` (NNI's dispatcher would die and the
    experiment turn ERROR or hang). Also ``reported_error``: the advisor sent an Error command.
 2. ``stall``: the manager has outstanding requests (credit), no job is alive and the advisor issued
-   nothing, even after ``STALL_NUDGES`` Pings with the fake clock advanced ``NUDGE_SECONDS`` each
-   (the manager sends no more requests then: it asks only when trials end).
+   nothing, even after ``STALL_NUDGES`` ticks of the advisor's clock with the fake clock advanced
+   ``NUDGE_SECONDS`` each (the manager sends nothing then: it asks only when trials end).
    ``orphaned_wait``: at such an idle moment (every job ended, so the advisor *can* know no job
    runs anything), a stage of an open bracket still waits on a RUNNING slot, after the nudges.
    Time: the fake clock replaces the ``time`` module (``time()``, ``monotonic()``,
@@ -64,11 +66,12 @@ from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
 from hyperjump_advisor import journal
+from hyperjump_advisor.clock import TICK
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.schedule import SlotStatus
 
-STALL_NUDGES = 3        # Pings an idle manager sends before a stall is declared
-NUDGE_SECONDS = 3600.0  # fake clock advance before each of those Pings
+STALL_NUDGES = 3        # ticks of the advisor's own clock before a stall is declared (NNI sends nothing)
+NUDGE_SECONDS = 3600.0  # fake clock advance before each of those ticks
 
 SPACES = {
     2: {"x": {"_type": "uniform", "_value": [0.0, 1.0]},
@@ -311,7 +314,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         if not self.alive:
             raise SequenceOver()
         self.commands += 1
-        self.log.append(f"{command.name} {label or _short(data)}")
+        self.log.append(f"{_name(command)} {label or _short(data)}")
         if self.disk_broken > 0:
             self.log[-1] += "  (disk full)"
         before = self._snapshot()
@@ -322,13 +325,13 @@ class ProtocolMachine(RuleBasedStateMachine):
             raised = traceback.format_exc()
         if self.disk_broken > 0:
             self.disk_broken -= 1
-            self.dirty = command is not C.Ping or self.dirty
-        elif command is not C.Ping:
+            self.dirty = True  # a tick writes too when the stall guard acted: counted as failed, to be safe
+        elif command != TICK:
             self.dirty = False
         self._read_sent(errors_expected=raised is not None)
         if raised is not None:
-            kind = f"exception:{command.name}:{_last_exception_type(raised)}"
-            self.violation(kind, f"process_command({command.name}, {_short(data)!s}) raised "
+            kind = f"exception:{_name(command)}:{_last_exception_type(raised)}"
+            self.violation(kind, f"process_command({_name(command)}, {_short(data)!s}) raised "
                            f"{raised.strip().splitlines()[-1]}\n{raised}"
                            + "\nlast commands:\n  " + "\n  ".join(self.log[-12:]))
             if not self.CONTINUE_AFTER_EXCEPTION:
@@ -620,9 +623,10 @@ class ProtocolMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.alive)
     @rule(seconds=st.sampled_from([0.0, 1.0, 60.0, 3600.0]))
     @_guard
-    def ping(self, seconds):
+    def clock_tick(self, seconds):
+        """Time passes; the advisor's clock thread wakes it (NNI sends nothing)."""
         self.clock.now += seconds
-        self.send(C.Ping, "", f"(clock +{seconds:g} s)")
+        self.send(TICK, None, f"(clock +{seconds:g} s)")
 
     # ---- rules: the disk and nnictl resume ------------------------------------------------------------------
     @precondition(lambda self: self.alive)
@@ -690,19 +694,19 @@ class ProtocolMachine(RuleBasedStateMachine):
             return
         e = self.engine
         waiting = self._orphaned_slots()
-        if self.outstanding > 0 or waiting:  # NNI's manager pings every few seconds, idle or not
+        if self.outstanding > 0 or waiting:  # the advisor's clock ticks every few seconds; NNI says nothing
             n_before = len(self.issued_pids)
             for _ in range(STALL_NUDGES):
                 self.clock.now += NUDGE_SECONDS
                 try:
-                    self.send(C.Ping, "", f"(idle manager nudge, clock +{NUDGE_SECONDS:g} s)")
+                    self.send(TICK, None, f"(idle, clock +{NUDGE_SECONDS:g} s)")
                 except SequenceOver:
                     return
                 if len(self.issued_pids) > n_before or not self._orphaned_slots():
                     break
             if self.outstanding > 0 and len(self.issued_pids) == n_before:
                 self.violation("stall", f"{self.outstanding} trials requested, no job alive, nothing issued after "
-                               f"{STALL_NUDGES} Pings; credit={e.credit}; open brackets: "
+                               f"{STALL_NUDGES} ticks; credit={e.credit}; open brackets: "
                                f"{_brief_brackets(e.scheduler.open_brackets)}")
         still = [p for p in self._orphaned_slots() if p in waiting]
         if still:
@@ -751,6 +755,10 @@ class ProtocolMachine(RuleBasedStateMachine):
                         self.violation("bad_promotion", f"bracket {b.bracket_id}: stage {k + 1} holds {sorted(promoted)}; "
                                        f"stage {k} DONE: {[(x.config_id, x.loss) for x in done]}")
                         return
+
+
+def _name(command: Any) -> str:
+    return getattr(command, "name", str(command))
 
 
 def _last_exception_type(tb: str) -> str:
