@@ -4,7 +4,7 @@ The machine holds a fake NNI manager: it keeps the trials the advisor issued (Ne
 payloads), starts each as a trial job with an id, and its rules decide what happens next
 (successes, failures, cancels, kill acknowledgements, duplicate and late FINALs, NNI issue 5726
 swaps, web-UI customized trials, odd metrics, malformed payloads, search-space updates, IMPORT_DATA,
-a failing disk, and ``nnictl resume`` at any step). Every command goes through
+a failing disk, ``nnictl resume`` at any step, and a power cut that takes the journal's last lines before one). Every command goes through
 ``HyperJump.process_command`` as NNI's dispatcher thread would call it. Like NNI 3.0's manager it never
 sends a Ping (``tuner_command_channel.js`` drops them); time passes through the advisor's own clock:
 the ``clock_tick`` rule advances the fake clock and processes the TICK the clock thread would enqueue.
@@ -32,8 +32,9 @@ stall or corrupt an experiment"). Each violation has a *kind* (the campaign coun
 4. ``bad_promotion``: in a bracket that never jumped, stage k+1 holds other configurations than
    the best n_{k+1} DONE ones of stage k.
 5. ``restart_changed_brackets``: after ``nnictl resume`` the brackets and stages differ from those
-   before (checked when the last state write succeeded); ``parameter_id_reused``: a NewTrialJob
-   reuses a parameter id sent before (in any advisor lifetime).
+   before (checked when the last state write succeeded and no power cut took journal lines);
+   ``parameter_id_reused``: a NewTrialJob reuses a parameter id sent before (in any advisor
+   lifetime, power cuts included).
 6. ``bad_kill``: a KillTrialJob names a job the advisor never issued (web-UI trial, unknown id),
    or one that has ended.
 Also ``issued_without_request``: more NewTrialJobs than the manager asked for.
@@ -65,7 +66,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
-from hyperjump_advisor import journal
+from hyperjump_advisor import id_block, journal
 from hyperjump_advisor.clock import TICK
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.schedule import SlotStatus
@@ -243,6 +244,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.folder = tempfile.mkdtemp(prefix="hj-fuzz-", dir=_FAST_TMP)  # fsync per command: tmpfs if any
         self.clock = FakeClock()
         self.disk_broken = 0       # commands whose state write fails
+        self.cut = ""              # the power cut before the next restart, if any
         self.dirty = False         # the last state write failed
         self._patches = self.clock.patches()
         real_snapshot, real_append = journal.write_atomically, journal.Journal._append
@@ -258,6 +260,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             return real_append(journal_self, engine)
 
         self._patches.append(mock.patch.object(journal, "write_atomically", snapshot))
+        self._patches.append(mock.patch.object(id_block, "write_atomically", snapshot))  # id blocks: same disk
         self._patches.append(mock.patch.object(journal.Journal, "_append", append))
         for p in self._patches:
             p.start()
@@ -645,8 +648,9 @@ class ProtocolMachine(RuleBasedStateMachine):
         trials (AddCustomizedTrialJob, their parameter ids) and imports the finished ones."""
         from hyperjump_advisor.persistence import bracket_to_dict
         before = [bracket_to_dict(b) for b in self.engine.scheduler.brackets]
-        dirty = self.dirty
-        self.log.append("(nnictl stop; nnictl resume)" + ("  [last state write failed]" if dirty else ""))
+        dirty, cut, self.cut = self.dirty, self.cut, False
+        self.log.append("(nnictl stop; nnictl resume)" + ("  [last state write failed]" if dirty else "")
+                        + (f"  [power cut: {cut}]" if cut else ""))
         self.disk_broken = 0
         old_live = [j for j in self.jobs.values() if j.alive]
         for job in old_live:
@@ -662,7 +666,9 @@ class ProtocolMachine(RuleBasedStateMachine):
             raise SequenceOver()
         self.send(C.Initialize, self.space, "space (resume)")
         after = [bracket_to_dict(b) for b in self.engine.scheduler.brackets]
-        if dirty:
+        if cut:
+            self.note("restart_after_power_cut")
+        elif dirty:
             self.note("restart_after_failed_write")
         elif after != before:
             self.violation("restart_changed_brackets", f"before: {_brief(before)}\nafter: {_brief(after)}")
@@ -682,6 +688,24 @@ class ProtocolMachine(RuleBasedStateMachine):
             n, self.outstanding = self.outstanding, 0
             self.request(n)
 
+    @precondition(lambda self: self.alive)
+    @rule(lines=st.integers(0, 12), torn=st.booleans())
+    @_guard
+    def power_cut(self, lines, torn):
+        """The machine loses power: the journal loses its last ``lines`` lines (those a batched fsync had not
+        reached), the last one kept maybe torn in half; then nnictl resume. NNI keeps its own records."""
+        path = os.path.join(self.folder, journal.JOURNAL_FILE)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                kept = f.read().splitlines(keepends=True)
+            kept = kept[:max(0, len(kept) - lines)]
+            if torn and kept:
+                kept[-1] = kept[-1][:len(kept[-1]) // 2]
+            with open(path, "wb") as f:
+                f.write(b"".join(kept))
+        self.cut = f"{lines} journal lines lost" + (", the last kept one torn" if torn else "")
+        self.restart()
+
     @precondition(lambda self: not self.alive)
     @rule()
     def dispatcher_dead(self):
@@ -696,7 +720,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         waiting = self._orphaned_slots()
         if self.outstanding > 0 or waiting:  # the advisor's clock ticks every few seconds; NNI says nothing
             n_before = len(self.issued_pids)
-            for _ in range(STALL_NUDGES):
+            for _ in range(STALL_NUDGES + self.disk_broken):  # a full disk holds new ids until it has space
                 self.clock.now += NUDGE_SECONDS
                 try:
                     self.send(TICK, None, f"(idle, clock +{NUDGE_SECONDS:g} s)")

@@ -12,6 +12,7 @@ import pytest
 from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump, id_block, journal
+from hyperjump_advisor.clock import TICK
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 
 SPACE = {"x": {"_type": "uniform", "_value": [0.0, 1.0]}, "y": {"_type": "choice", "_value": [1, 2, 4]}}
@@ -179,3 +180,24 @@ def resume_after_cut(run: Nni, tmp_path, where: str, size: int) -> None:
     lost = after.results_nni_holds() - after.measured()
     assert not lost, f"cut at {where}: results lost after the re-runs reported: {sorted(lost)}"
     shutil.rmtree(folder)
+
+
+def test_no_id_goes_out_before_it_is_on_disk_and_a_tick_sends_it_once_the_disk_has_space(tmp_path, monkeypatch,
+                                                                                         caplog):
+    run = Nni(dict(R=9, eta=3, seed=2, exec_mode="serial"), str(tmp_path))
+    run.build()
+    run.send(C.Initialize, SPACE)
+    real_write = id_block.write_atomically
+
+    def disk_full(path, data):
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(id_block, "write_atomically", disk_full)
+    run.send(C.RequestTrialJobs, WORKERS)
+    assert run.sent_ids == [] and run.advisor.engine.credit == WORKERS, "the credit waits for the disk"
+    assert "cannot reserve parameter ids" in caplog.text
+    run.send(TICK, None)  # a tick of the advisor's clock while the disk is still full
+    assert run.sent_ids == []
+    monkeypatch.setattr(id_block, "write_atomically", real_write)
+    run.send(TICK, None)  # the clock's next tick, no command from NNI
+    assert run.sent_ids == [0, 1, 2] and id_block.read(str(tmp_path)) == id_block.BLOCK
