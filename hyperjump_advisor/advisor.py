@@ -24,6 +24,7 @@ from nni.runtime.msg_dispatcher_base import MsgDispatcherBase
 from nni.runtime.tuner_command_channel import CommandType
 
 from . import id_block, journal, persistence, resume
+from .background import REFIT_DONE, Worker
 from .clock import TICK, Ticker, TickGate, tick_interval
 from .engine import Engine
 from .keys import RESERVED_KEYS
@@ -34,6 +35,7 @@ from .searchspace import SearchSpace, SearchSpaceError
 from .settings import ClassArgsError, Settings, parse_class_args
 
 _logger = logging.getLogger("hyperjump_advisor")
+_OWN_COMMANDS = (TICK, REFIT_DONE)  # put into the command queue by the advisor's own threads, not by NNI
 
 
 
@@ -62,6 +64,7 @@ class HyperJump(MsgDispatcherBase):
         self.own_clock = True  # in-process drivers (inprocess.build_offline) send TICKs themselves instead
         self._tick_gate = TickGate(lambda tick: self.default_command_queue.put((tick, None)))
         self._ticker: Optional[Ticker] = None
+        self._worker = Worker(lambda item: self.default_command_queue.put(item))  # refits off the command path
         self._ids = id_block.IdReservation(lambda: self.get_checkpoint_path())
         self._reset_state()
 
@@ -115,6 +118,13 @@ class HyperJump(MsgDispatcherBase):
         if self._ticker is not None:
             self._ticker.stop()
             self._ticker = None
+        self._worker.stop()
+
+    def _refits_in_background(self) -> None:
+        """Under NNI (own_clock), the model's large refits run on the worker (background.py)."""
+        if self.own_clock and self.engine.evidence.model is not None:
+            self._worker.start()
+            self.engine.evidence.model.background = self._worker.submit
 
     def run(self):
         """NNI's dispatcher loop; it returns at TERMINATE, and the clock stops with it."""
@@ -133,8 +143,10 @@ class HyperJump(MsgDispatcherBase):
         try:
             if command == TICK:
                 self._tick_gate.took()
+            elif command == REFIT_DONE and self.engine.evidence.model is not None:
+                self.engine.evidence.model.refit_finished(data)
             changed = self.engine.tick()
-            if command != TICK:
+            if command not in _OWN_COMMANDS:
                 super().process_command(command, data)
         except Exception as error:
             # first line self-contained: NNI shows only "Dispatcher stream error" in its status; this text is in
@@ -145,7 +157,7 @@ class HyperJump(MsgDispatcherBase):
             if command is CommandType.Initialize:
                 self.report_error(message)
                 raise
-        if command not in (CommandType.Ping, TICK) or changed:  # these change nothing, unless the stall guard acted
+        if command not in (CommandType.Ping, *_OWN_COMMANDS) or changed:  # unchanged unless the stall guard acted
             self._save_state()
         self._stop_if_halted()
 
@@ -180,6 +192,7 @@ class HyperJump(MsgDispatcherBase):
             _logger.error("the updated search space is not usable, so the previous one stays: %s", error)
             return
         self.engine.set_search_space(space)
+        self._refits_in_background()
 
     def handle_request_trial_jobs(self, data):
         count = _count(data)
@@ -204,6 +217,8 @@ class HyperJump(MsgDispatcherBase):
         reading = read_metric(raw)
         parameter_id = data.get("parameter_id")
         if isinstance(parameter_id, int) and parameter_id in self.engine.strays:  # a re-run without a slot (resume.py)
+            if job is not None:
+                self.engine.ledger.foreign_jobs.add(job)  # it runs no slot: its end must not be guessed onto one
             if data.get("type") == "FINAL":
                 resume.stray_final(self.engine, parameter_id, reading.value)
             return

@@ -132,7 +132,8 @@ def _pending_slot(engine: "Engine", config: dict[str, Any], budget: int) -> Opti
 
 def _unresolved_trial_of(engine: "Engine", config: dict[str, Any], budget: int) -> Optional[Trial]:
     for trial in engine.ledger.unresolved():
-        if trial.slot.budget == budget and not trial.final_seen and engine.searcher.configs[trial.slot.config_id] == config:
+        same_config = engine.searcher.configs[trial.slot.config_id] == config
+        if trial.slot.budget == budget and not trial.final_seen and same_config:
             return trial
     return None
 

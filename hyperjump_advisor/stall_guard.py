@@ -10,8 +10,9 @@ slow job is far more common than a lost one:
 - an ended trial awaiting its FINAL is failed after ``FINAL_GRACE_SECONDS`` (classArgs.final_grace_seconds);
 - a trial no live job has spoken for (none did, or the one that did ended on another parameter) is
   failed once it has been out for ``LOST_FACTOR`` times the longest run seen at its budget (at least
-  ``MIN_LOST_SECONDS``, classArgs.min_lost_seconds); before any run at its budget has ended, the longest run at a smaller budget scaled up by the ratio of the budgets stands in (runs
-  cost about their budget); before any run at all, it waits.
+  ``MIN_LOST_SECONDS``, classArgs.min_lost_seconds); before any run at its budget has ended, the
+  longest run at a smaller budget scaled up by the ratio of the budgets stands in (runs cost about
+  their budget); before any run at all, it waits.
 
 Pure: the engine passes the trials and its clock. The engine runs it before every command and at every
 tick of the advisor's own clock (:mod:`.clock`), since NNI 3.0 sends nothing when nothing runs.

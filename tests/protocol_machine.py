@@ -4,7 +4,8 @@ The machine holds a fake NNI manager: it keeps the trials the advisor issued (Ne
 payloads), starts each as a trial job with an id, and its rules decide what happens next
 (successes, failures, cancels, kill acknowledgements, duplicate and late FINALs, NNI issue 5726
 swaps, web-UI customized trials, odd metrics, malformed payloads, search-space updates, IMPORT_DATA,
-a failing disk, ``nnictl resume`` at any step, and a power cut that takes the journal's last lines before one). Every command goes through
+a failing disk, ``nnictl resume`` at any step, and a power cut that takes the journal's last lines
+before one). Every command goes through
 ``HyperJump.process_command`` as NNI's dispatcher thread would call it. Like NNI 3.0's manager it never
 sends a Ping (``tuner_command_channel.js`` drops them); time passes through the advisor's own clock:
 the ``clock_tick`` rule advances the fake clock and processes the TICK the clock thread would enqueue.
@@ -419,8 +420,12 @@ class ProtocolMachine(RuleBasedStateMachine):
         new_obs = e.evidence.observations[before["n_obs"]:]
         trial = e.ledger.trials.get(p) if isinstance(p, int) else None
         if trial is None:
-            if new_obs:
+            stray = isinstance(p, int) and p in self.issued_pids and len(new_obs) == 1 and \
+                new_obs[0][1] == job.budget  # ours, issued in journal lines a power cut took: a model observation
+            if new_obs and not stray:
                 self.violation("final_misused", f"FINAL of unknown pid {p!r} added observations {new_obs}")
+            elif stray:
+                self.note("lost_line_result_observed")
             return
         seen_before = before["trials"].get(p, (False, False))[0]
         if seen_before and new_obs:
@@ -726,11 +731,11 @@ class ProtocolMachine(RuleBasedStateMachine):
                     self.send(TICK, None, f"(idle, clock +{NUDGE_SECONDS:g} s)")
                 except SequenceOver:
                     return
-                if len(self.issued_pids) > n_before or not self._orphaned_slots():
+                if len(self.issued_pids) > n_before or not (self._orphaned_slots() or self.outstanding > 0):
                     break
             if self.outstanding > 0 and len(self.issued_pids) == n_before:
-                self.violation("stall", f"{self.outstanding} trials requested, no job alive, nothing issued after "
-                               f"{STALL_NUDGES} ticks; credit={e.credit}; open brackets: "
+                self.violation("stall", f"{self.outstanding} trials requested, no job alive, nothing issued "
+                               f"after up to {STALL_NUDGES} ticks; credit={e.credit}; open brackets: "
                                f"{_brief_brackets(e.scheduler.open_brackets)}")
         still = [p for p in self._orphaned_slots() if p in waiting]
         if still:

@@ -23,7 +23,8 @@ class Manager:
     """NNI's manager as far as these sequences need it: jobs for NewTrialJobs, a request per ended trial."""
 
     def __init__(self, exec_mode: str):
-        self.advisor = build_offline(HyperJump, R=9, eta=3, seed=1, exec_mode=exec_mode, threshold=0)  # no jump skips the slot
+        # threshold 0: no jump skips the slot a sequence leaves open
+        self.advisor = build_offline(HyperJump, R=9, eta=3, seed=1, exec_mode=exec_mode, threshold=0)
         self.now = 1000.0
         self.advisor.engine.clock = lambda: self.now
         self.cursor = 0
