@@ -3,6 +3,7 @@ boundary, the usual outcome, or through a torn line). Cut at every line and insi
 ``nnictl resume`` does it: no parameter id is sent twice, and no result NNI still holds is lost (the
 finished trials come back through IMPORT_DATA, the running ones through NNI's re-runs)."""
 import json
+import logging
 import shutil
 from dataclasses import dataclass, field
 from typing import Optional
@@ -184,6 +185,7 @@ def resume_after_cut(run: Nni, tmp_path, where: str, size: int) -> None:
 
 def test_no_id_goes_out_before_it_is_on_disk_and_a_tick_sends_it_once_the_disk_has_space(tmp_path, monkeypatch,
                                                                                          caplog):
+    caplog.set_level(logging.WARNING, logger="hyperjump_advisor")  # another test may have raised its level
     run = Nni(dict(R=9, eta=3, seed=2, exec_mode="serial"), str(tmp_path))
     run.build()
     run.send(C.Initialize, SPACE)
