@@ -8,7 +8,9 @@ Protocol rules learned from NNI 3.0 (see README, "How it talks to NNI"):
 - parameter ids are ints and payloads hold plain Python numbers;
 - an exception in a handler is reported with ``report_error`` so the experiment turns ERROR
   with the traceback instead of hanging;
-- the state is saved after every command and restored by ``load_checkpoint`` (``nnictl resume``).
+- the state is saved after every command and restored by ``load_checkpoint`` (``nnictl resume``);
+- NNI 3.0 never delivers PING: the advisor's own clock (:mod:`.clock`) puts a TICK into the same queue,
+  from INITIALIZE (or a resume) to TERMINATE, so the stall guard acts when NNI says nothing.
 """
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ from typing import Any, Optional
 from nni.runtime.msg_dispatcher_base import MsgDispatcherBase
 from nni.runtime.tuner_command_channel import CommandType
 
-from . import journal, persistence
+from . import id_block, journal, persistence, resume
+from .background import REFIT_DONE, Worker
+from .clock import TICK, Ticker, TickGate, tick_interval
 from .engine import Engine
 from .keys import RESERVED_KEYS
 from .metrics import intermediate_budget, load_json, metric_value, read_metric
@@ -32,6 +36,7 @@ from .searchspace import SearchSpace, SearchSpaceError
 from .settings import ClassArgsError, Settings, parse_class_args, serial_starts_warning
 
 _logger = logging.getLogger("hyperjump_advisor")
+_OWN_COMMANDS = (TICK, REFIT_DONE)  # put into the command queue by the advisor's own threads, not by NNI
 
 
 
@@ -59,13 +64,18 @@ class HyperJump(MsgDispatcherBase):
         if serial_starts_warning(class_args):
             _logger.warning("%s", serial_starts_warning(class_args))
         import_gpy()  # at the dispatcher's start, not inside the command that starts the first refit
+        self.own_clock = True  # in-process drivers (inprocess.build_offline) send TICKs themselves instead
+        self._tick_gate = TickGate(lambda tick: self.default_command_queue.put((tick, None)))
+        self._ticker: Optional[Ticker] = None
+        self._worker = Worker(lambda item: self.default_command_queue.put(item))  # refits off the command path
+        self._ids = id_block.IdReservation(lambda: self.get_checkpoint_path())
         self._reset_state()
 
     def _reset_state(self) -> None:
         """Everything the advisor learns during an experiment (what a resume restores)."""
         self.records = Records(_log_folder())
         self.engine = Engine(self.settings, send_trial=self._send_trial, kill=self._send_kill, audit=self._audit,
-                             trial_record=lambda row: self.records.trial(row))
+                             trial_record=lambda row: self.records.trial(row), reserve_id=self._ids.allows)
         if getattr(self, "_trial_clock", None) is not None:
             self.engine.diagnostics.use_clock(self._trial_clock)
         self.restored = False
@@ -104,6 +114,35 @@ class HyperJump(MsgDispatcherBase):
                             "R": s.R, "eta": s.eta,
                             "plan": [[[st.n, st.budget] for st in b] for b in self.engine.scheduler.iteration_plans]})
 
+    # ---- the advisor's own clock -------------------------------------------------------
+    def _start_clock(self) -> None:
+        """From INITIALIZE (or a resume) on: a TICK in the command queue every few seconds."""
+        if not self.own_clock or (self._ticker is not None and self._ticker.running):
+            return
+        s = self.settings
+        self._ticker = Ticker(tick_interval(s.final_grace_seconds, s.min_lost_seconds), self._tick_gate.offer,
+                              should_stop=lambda: self.stopping or bool(self.worker_exceptions))
+        self._ticker.start()
+
+    def _stop_clock(self) -> None:
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+        self._worker.stop()
+
+    def _refits_in_background(self) -> None:
+        """Under NNI (own_clock), the model's large refits run on the worker (background.py)."""
+        if self.own_clock and self.engine.evidence.model is not None:
+            self._worker.start()
+            self.engine.evidence.model.background = self._worker.submit
+
+    def run(self):
+        """NNI's dispatcher loop; it returns at TERMINATE, and the clock stops with it."""
+        try:
+            super().run()
+        finally:
+            self._stop_clock()
+
     # ---- one queue, errors reported -------------------------------------------------
     def enqueue_command(self, command, data):
         self.default_command_queue.put((command, data))
@@ -112,8 +151,13 @@ class HyperJump(MsgDispatcherBase):
         """One command; nothing but a failed INITIALIZE may end the experiment (it has nothing to run)."""
         changed = False
         try:
+            if command == TICK:
+                self._tick_gate.took()
+            elif command == REFIT_DONE and self.engine.evidence.model is not None:
+                self.engine.evidence.model.refit_finished(data)
             changed = self.engine.tick()
-            super().process_command(command, data)
+            if command not in _OWN_COMMANDS:
+                super().process_command(command, data)
         except Exception as error:
             # first line self-contained: NNI shows only "Dispatcher stream error" in its status; this text is in
             # nnimanager.log ("Dispatcher error: ...") and dispatcher.log, the web UI's "Learn more" logs
@@ -123,7 +167,7 @@ class HyperJump(MsgDispatcherBase):
             if command is CommandType.Initialize:
                 self.report_error(message)
                 raise
-        if command is not CommandType.Ping or changed:  # a Ping changes nothing, unless the stall guard acted
+        if command not in (CommandType.Ping, *_OWN_COMMANDS) or changed:  # unchanged unless the stall guard acted
             self._save_state()
         self._stop_if_halted()
 
@@ -147,6 +191,7 @@ class HyperJump(MsgDispatcherBase):
         self.handle_update_search_space(data)
         self._audit_header()
         self.send(CommandType.Initialized, "")
+        self._start_clock()
 
     def handle_update_search_space(self, data):
         try:
@@ -157,6 +202,7 @@ class HyperJump(MsgDispatcherBase):
             _logger.error("the updated search space is not usable, so the previous one stays: %s", error)
             return
         self.engine.set_search_space(space)
+        self._refits_in_background()
 
     def handle_request_trial_jobs(self, data):
         count = _count(data)
@@ -179,6 +225,13 @@ class HyperJump(MsgDispatcherBase):
             return
         raw = data.get("value")
         reading = read_metric(raw)
+        parameter_id = data.get("parameter_id")
+        if isinstance(parameter_id, int) and parameter_id in self.engine.strays:  # a re-run without a slot (resume.py)
+            if job is not None:
+                self.engine.ledger.foreign_jobs.add(job)  # it runs no slot: its end must not be guessed onto one
+            if data.get("type") == "FINAL":
+                resume.stray_final(self.engine, parameter_id, reading.value)
+            return
         self.engine.metric(data.get("parameter_id"), job, data.get("type"), reading.value,
                            intermediate_budget(raw), reading.problem or raw)
 
@@ -194,9 +247,9 @@ class HyperJump(MsgDispatcherBase):
         by trial job, which can be wrong (issue 5726). Without records, they only teach the model."""
         items = data if isinstance(data, list) else []
         if self.restored:
-            self.engine.import_after_resume(items, metric_value)
+            resume.import_after_resume(self.engine, items, metric_value)
         else:
-            self.engine.import_results(items, metric_value)
+            resume.import_results(self.engine, items, metric_value)
 
     def handle_add_customized_trial(self, data):
         """On resume NNI re-runs the trials that were running, under their parameter ids."""
@@ -206,7 +259,7 @@ class HyperJump(MsgDispatcherBase):
             except Exception:
                 _logger.warning("customized trial %r is not JSON; ignored", item)
                 continue
-            self.engine.rerun(item.get("parameter_id") if isinstance(item, dict) else None, item)
+            resume.rerun(self.engine, item.get("parameter_id") if isinstance(item, dict) else None, item)
 
     # ---- state that survives nnictl resume ------------------------------------------------
     def _save_state(self) -> None:
@@ -229,6 +282,17 @@ class HyperJump(MsgDispatcherBase):
             self._save_failing = False
 
     def load_checkpoint(self):
+        """``nnictl resume``: the saved state, before NNI sends INITIALIZE again; the clock runs from here.
+        Ids continue past the reserved mark (id_block), whatever the journal lost: none is sent twice."""
+        self._restore()
+        mark = id_block.read(self.get_checkpoint_path())
+        if mark is not None and mark > self.engine.ledger.next_parameter_id:
+            _logger.info("resume: parameter ids continue from %d (reserved before the stop; the saved state says %d)",
+                         mark, self.engine.ledger.next_parameter_id)
+            self.engine.ledger.reserve_parameter_id(mark - 1)
+        self._start_clock()
+
+    def _restore(self) -> None:
         folder = self.get_checkpoint_path()
         try:
             document = journal.load(folder)

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from typing import Any, Callable, Optional
 
 from . import stall_guard
 from .diagnostics_feed import DiagnosticsFeed, calibrated_posterior
+from .clock import monotonic
 from .async_schedule import AsyncScheduler, build_async_scheduler
 from .evidence import Evidence
 from .jumping import AuditSink, RiskOptions, RiskPolicy, min_jump_observations, min_observations
-from .keys import BUDGET_KEY, CONFIG_KEY, RESUME_KEY
+from .keys import BUDGET_KEY, RESUME_KEY
 from .ledger import Ledger, Trial
 from .files import plain
 from .schedule import Bracket, ExecMode, Scheduler, Slot, SlotStatus
@@ -43,9 +43,11 @@ class Engine:
     def __init__(self, settings: Settings, send_trial: Callable[[dict[str, Any]], None],
                  kill: Callable[[str], None], audit: Optional[AuditSink] = None,
                  trial_record: Optional[Callable[[dict[str, Any]], None]] = None,
-                 clock: Optional[Callable[[], float]] = None):
+                 clock: Optional[Callable[[], float]] = None, reserve_id: Optional[Callable[[int], bool]] = None):
         self.settings = settings
-        self.clock = clock or _monotonic
+        self._reserve_id = reserve_id or (lambda parameter_id: True)  # id_block: the id is on disk as taken
+        self.ids_blocked = False  # the last fill_credit waited for an id reservation (a full disk)
+        self.clock = clock or monotonic
         self._send_trial, self._send_kill = send_trial, kill
         self._audit: AuditSink = audit or (lambda record: None)
         self._trial_record = trial_record or (lambda row: None)
@@ -69,6 +71,7 @@ class Engine:
         self.failures = FailureStreak(settings.max_consecutive_failures)
         self.touched_brackets: set[int] = set()  # brackets whose slots changed (for the journal)
         self._starting: Optional[Trial] = None   # serial_starts: the last trial sent (this session)
+        self.strays: dict[int, tuple[dict[str, Any], int]] = {}  # re-runs without a slot (resume.py): config, budget
 
     # ---- the search space and the model ---------------------------------------------------------
     def set_search_space(self, space: SearchSpace) -> None:
@@ -104,7 +107,11 @@ class Engine:
         self.fill_credit()
 
     def fill_credit(self) -> None:
+        self.ids_blocked = False
         while self.credit > 0 and not self.failures.halted and not self._start_pending():
+            if not self._reserve_id(self.ledger.next_parameter_id):
+                self.ids_blocked = True  # no id goes out before it is on disk: a later command or tick sends it
+                return
             slot = self.scheduler.next_slot()
             if slot is None:
                 return
@@ -184,7 +191,7 @@ class Engine:
             _logger.warning("parameter %d reported a final metric that is unusable, %s: counted as a failed "
                             "evaluation", trial.parameter_id, raw)
             self.failures.record(trial, f"reported an unusable final metric: {raw}")
-        self._finish(trial, value)
+        self.finish(trial, value)
         self.fill_credit()
 
     def trial_end(self, job: str, event: Any, named_parameter_id: Optional[int]) -> None:
@@ -210,22 +217,25 @@ class Engine:
                             "counted as the worst result", job, trial.parameter_id, trial.slot.config_id,
                             trial.slot.budget, event)
             self.failures.record(trial, f"ended as {event} without a final metric")
-            self._finish(trial, None)
+            self.finish(trial, None)
         self.fill_credit()
 
     def tick(self) -> bool:
-        """Resolve the slots that no job will report on (see :mod:`stall_guard`); called before every command.
-        True when it resolved any."""
+        """Resolve the slots that no job will report on (see :mod:`stall_guard`); called before every command
+        and at every tick of the advisor's clock. True when it resolved any; what that frees is sent at once."""
         now = self.clock()
+        s = self.settings
         unresolved = self.ledger.unresolved()
-        overdue = stall_guard.overdue_finals(unresolved, now)
-        lost = stall_guard.lost(unresolved, self.ledger.longest_run, now, self.ledger.ended_jobs)
+        overdue = stall_guard.overdue_finals(unresolved, now, s.final_grace_seconds)
+        lost = stall_guard.lost(unresolved, self.ledger.longest_run, now, self.ledger.ended_jobs, s.min_lost_seconds)
         for trial in overdue:
             trial.awaiting_final = False
+            waited = now - (trial.ended_at or now)
             _logger.warning("parameter %d (config %d, budget %d) succeeded but its final metric never came "
                             "(waited %.0f s): counted as the worst result", trial.parameter_id,
-                            trial.slot.config_id, trial.slot.budget, now - (trial.ended_at or now))
-            self._finish(trial, None)
+                            trial.slot.config_id, trial.slot.budget, waited)
+            self.failures.record(trial, f"ended SUCCEEDED but reported no final metric within {waited:.0f} s")
+            self.finish(trial, None)
         for trial in lost:
             self.ledger.mark_ended(trial, now)
             _logger.warning("parameter %d (config %d, budget %d) has had no job for %.0f s, %.1f times the longest "
@@ -235,12 +245,13 @@ class Engine:
                             (now - trial.issued_at) / max(stall_guard.expected_run(trial.slot.budget,
                                                                                    self.ledger.longest_run) or 0.0,
                                                           1e-9))
-            self._finish(trial, None)
-        if overdue or lost:
+            self.finish(trial, None)
+        next_id = self.ledger.next_parameter_id
+        if overdue or lost or self.ids_blocked:
             self.fill_credit()
-        return bool(overdue or lost)
+        return bool(overdue or lost) or self.ledger.next_parameter_id != next_id
 
-    def _finish(self, trial: Trial, metric: Optional[float]) -> None:
+    def finish(self, trial: Trial, metric: Optional[float]) -> None:
         slot = trial.slot
         loss = None if metric is None else self.settings.to_loss(metric)
         if loss is not None:
@@ -282,73 +293,6 @@ class Engine:
             "killed": int(trial.killed_by_us), "time": time.time(),
             "parameters": json.dumps(plain(self.searcher.configs[slot.config_id]), sort_keys=True)})
 
-    # ---- NNI's resume ------------------------------------------------------------------------------
-    def import_results(self, items: list[Any], parse: Callable[[Any], Optional[float]]) -> None:
-        """Finished trials of a resumed experiment without our state: they only teach the model."""
-        assert self.searcher.space is not None
-        used = 0
-        for item in items:
-            params, metric = _import_row(item, parse, self.settings.R)
-            if params is None or metric is None:
-                continue
-            config = {k: v for k, v in params.items() if k not in (BUDGET_KEY, CONFIG_KEY, RESUME_KEY)}
-            try:
-                encoded = self.searcher.space.encode(config)
-            except Exception:
-                continue
-            config_id = self.searcher.add(config, encoded)
-            self.evidence.add(config_id, params[BUDGET_KEY], self.settings.to_loss(metric))
-            used += 1
-        _logger.warning("IMPORT_DATA without a HyperJump state: %d of %d results used as model observations only "
-                        "(NNI's pairing of parameters and values may be wrong, issue 5726)", used, len(items))
-
-    def import_after_resume(self, items: list[Any], parse: Callable[[Any], Optional[float]]) -> None:
-        """Results NNI recorded but the restored state lacks (their FINAL was still queued at ``nnictl stop``):
-        matched to the unresolved trials by configuration and budget. Everything else is already known."""
-        filled = 0
-        for item in items:
-            params, metric = _import_row(item, parse, self.settings.R)
-            trial = None if params is None or metric is None else self._unresolved_trial_of(params)
-            if trial is None:
-                continue
-            trial.final_seen, trial.awaiting_final = True, False
-            self.ledger.mark_ended(trial, self.clock())
-            self._finish(trial, metric)
-            filled += 1
-        _logger.info("IMPORT_DATA: %d of %d results were missing from the restored state and fill their slots; "
-                     "the others were already known", filled, len(items))
-        if filled:
-            self.fill_credit()
-
-    def _unresolved_trial_of(self, params: dict[str, Any]) -> Optional[Trial]:
-        budget = params[BUDGET_KEY]
-        config = {k: v for k, v in params.items() if k not in (BUDGET_KEY, CONFIG_KEY, RESUME_KEY)}
-        for trial in self.ledger.unresolved():
-            if trial.slot.budget != budget or trial.final_seen:
-                continue
-            if self.searcher.configs[trial.slot.config_id] == config:
-                return trial
-        return None
-
-    def rerun(self, parameter_id: Any, item: Any) -> None:
-        """NNI re-runs a trial that was running when the experiment stopped (or a user's customized trial)."""
-        trial = self.ledger.trials.get(parameter_id) if isinstance(parameter_id, int) else None
-        if trial is not None and not trial.ended:
-            _logger.info("parameter %d (config %d, budget %d) runs again after the resume",
-                         parameter_id, trial.slot.config_id, trial.slot.budget)
-        elif trial is not None:
-            _logger.warning("NNI re-runs parameter %d, which already ended; its result will not be used twice",
-                            parameter_id)
-        else:
-            _logger.warning("customized trial %r is not HyperJump's; it is not scheduled", item)
-        if isinstance(parameter_id, int):
-            self.ledger.reserve_parameter_id(parameter_id)
-
-
-def _monotonic() -> float:
-    return time.monotonic()  # looked up at each call, so a test can stand in for the clock
-
-
 class FailureStreak:
     """Trials in a row without a usable result. Past the limit the experiment cannot learn anything
     (a broken environment, a metric in the wrong shape): the engine stops issuing work and says why."""
@@ -384,22 +328,3 @@ class FailureStreak:
             hint = ""
         return (f"{head} The first, trial {trial.trial_job_id} (parameter {trial.parameter_id}, TRIAL_BUDGET "
                 f"{trial.slot.budget}), {why}.{hint}")
-
-
-def _import_row(item: Any, parse: Callable[[Any], Optional[float]], R: int) -> tuple[Optional[dict[str, Any]],
-                                                                                     Optional[float]]:
-    """(parameters, metric) of an IMPORT_DATA row, or Nones when it is unusable (the reason is logged)."""
-    if not isinstance(item, dict) or not isinstance(item.get("parameter"), dict):
-        _logger.warning("IMPORT_DATA row %r is not {'parameter': {...}, 'value': ...}; skipped", item)
-        return None, None
-    params, metric = item["parameter"], parse(item.get("value"))
-    budget = params.get(BUDGET_KEY)
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) \
-            or not 0 < budget <= R:
-        _logger.warning("IMPORT_DATA row with %s=%r skipped: it must be a number in (0, R=%d] (imported from an "
-                        "experiment with another R?)", BUDGET_KEY, budget, R)
-        return None, None
-    if metric is None:
-        _logger.warning("IMPORT_DATA row with value %r skipped: not a finite number", item.get("value"))
-        return None, None
-    return params, metric

@@ -4,6 +4,8 @@
 ``ws://_unittest_`` (NNI's own unit tests rely on it). Advisors read the URL from
 ``dispatcher_env_vars`` (a namedtuple) that ``msg_dispatcher_base`` imports by name,
 so a copy with the offline URL is put there while the advisor is built. ``send`` is replaced by a recorder.
+An advisor with a clock of its own (``own_clock``, HyperJump) starts no clock thread here: the driver
+sends :data:`~hyperjump_advisor.clock.TICK` itself, when its own (virtual) clock says so (:func:`tick`).
 """
 from __future__ import annotations
 
@@ -51,7 +53,15 @@ def build_offline(factory: Callable[..., Any], sent: Optional[list] = None, **cl
         advisor = factory(**class_args)
     advisor.sent = sent
     advisor.send = lambda command, data: record(advisor, command, data)
+    if hasattr(advisor, "own_clock"):
+        advisor.own_clock = False  # no thread: ticks come from the driver, on its clock
     return advisor
+
+
+def tick(advisor: Any) -> None:
+    """What the advisor's clock thread enqueues, processed now (the driver advances its clock first)."""
+    from .clock import TICK
+    advisor.process_command(TICK, None)
 
 
 def _decode(data: Any) -> Any:

@@ -40,7 +40,7 @@ from typing import Any, Iterator, Optional
 
 from . import persistence
 from .engine import Engine
-from .files import write_atomically
+from .files import sync_folder as _sync_folder, write_atomically
 from .schedule import Bracket, Scheduler, Slot
 
 _logger = logging.getLogger("hyperjump_advisor")
@@ -318,20 +318,6 @@ def _bracket_pieces(bracket: Bracket, first: bool) -> Iterator[tuple[str, int]]:
         yield from _chunks(lambda a, b: [[x.config_id, x.status.value, x.loss] for x in slots[a:b]], len(slots))
         yield "]", 0
     yield "]}", 0
-
-
-def _sync_folder(folder: str) -> None:
-    """The renames in ``folder`` survive a power cut (where the platform allows it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---- reading --------------------------------------------------------------------------------------

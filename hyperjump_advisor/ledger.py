@@ -90,6 +90,13 @@ class Ledger:
         self._add(trial)
         return trial
 
+    def adopt(self, parameter_id: int, slot: Slot, now: float) -> Trial:
+        """A parameter id sent before a power cut took its record: it runs ``slot`` (never handed out again)."""
+        trial = Trial(parameter_id, slot, issued_at=now)
+        self.reserve_parameter_id(parameter_id)
+        self._add(trial)
+        return trial
+
     def trial_of_slot(self, slot: Slot) -> Trial:
         return self.trials[self.parameter_of_slot[slot_key(slot)]]
 

@@ -62,6 +62,8 @@ class Settings:
     calibrated_risk: bool = False
     learned_brackets: bool = False
     keep_budget_term: bool = False
+    final_grace_seconds: float = 30.0   # stall guard: how long an ended SUCCEEDED trial waits for its FINAL
+    min_lost_seconds: float = 120.0     # stall guard: the least time before a parameter no job runs is failed
 
     @property
     def maximize(self) -> bool:
@@ -105,6 +107,12 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ClassArgsError(f"classArgs.{name} must be one of {', '.join(allowed)}; got {value!r}")
     return value
+
+
+def _seconds(name: str, value: Any, hint: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ClassArgsError(f"classArgs.{name} must be a number of seconds > 0 ({hint}), got {value!r}")
+    return float(value)
 
 
 def parse_class_args(**class_args: Any) -> Settings:
@@ -165,4 +173,8 @@ def parse_class_args(**class_args: Any) -> Settings:
         calibrated_risk=get("calibrated_risk"),
         learned_brackets=get("learned_brackets"),
         keep_budget_term=get("keep_budget_term"),
+        final_grace_seconds=_seconds("final_grace_seconds", get("final_grace_seconds"),
+                                     "how long a trial that ended SUCCEEDED waits for its final metric"),
+        min_lost_seconds=_seconds("min_lost_seconds", get("min_lost_seconds"),
+                                  "the least time before a parameter that no job runs counts as failed"),
     )

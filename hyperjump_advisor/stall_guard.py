@@ -7,13 +7,15 @@ parameter no job runs because NNI ran another one twice (issue 5726); a trial th
 when the experiment stopped and was not re-run. Both rules wait first, because a late FINAL or a
 slow job is far more common than a lost one:
 
-- an ended trial awaiting its FINAL is failed after ``FINAL_GRACE_SECONDS``;
-- a trial no live job has spoken for (none did, or the one that did ended on another parameter) is failed once it has been out for ``LOST_FACTOR`` times the
-  longest run seen at its budget (at least ``MIN_LOST_SECONDS``); before any run at its budget has
-  ended, the longest run at a smaller budget scaled up by the ratio of the budgets stands in (runs
-  cost about their budget); before any run at all, it waits.
+- an ended trial awaiting its FINAL is failed after ``FINAL_GRACE_SECONDS`` (classArgs.final_grace_seconds);
+- a trial no live job has spoken for (none did, or the one that did ended on another parameter) is
+  failed once it has been out for ``LOST_FACTOR`` times the longest run seen at its budget (at least
+  ``MIN_LOST_SECONDS``, classArgs.min_lost_seconds); before any run at its budget has ended, the
+  longest run at a smaller budget scaled up by the ratio of the budgets stands in (runs cost about
+  their budget); before any run at all, it waits.
 
-Pure: the engine passes the trials and its clock.
+Pure: the engine passes the trials and its clock. The engine runs it before every command and at every
+tick of the advisor's own clock (:mod:`.clock`), since NNI 3.0 sends nothing when nothing runs.
 """
 from __future__ import annotations
 
@@ -26,13 +28,12 @@ LOST_FACTOR = 3.0
 MIN_LOST_SECONDS = 120.0
 
 
-def overdue_finals(trials: Iterable[Trial], now: float) -> list[Trial]:
-    return [t for t in trials if t.awaiting_final and t.ended_at is not None
-            and now - t.ended_at >= FINAL_GRACE_SECONDS]
+def overdue_finals(trials: Iterable[Trial], now: float, grace: float = FINAL_GRACE_SECONDS) -> list[Trial]:
+    return [t for t in trials if t.awaiting_final and t.ended_at is not None and now - t.ended_at >= grace]
 
 
 def lost(trials: Iterable[Trial], longest_run: dict[int, float], now: float,
-         ended_jobs: AbstractSet[str] = frozenset()) -> list[Trial]:
+         ended_jobs: AbstractSet[str] = frozenset(), min_seconds: float = MIN_LOST_SECONDS) -> list[Trial]:
     """Trials no live job runs: none ever spoke for them, or the one that did ended on another parameter."""
     out = []
     for t in trials:
@@ -40,7 +41,7 @@ def lost(trials: Iterable[Trial], longest_run: dict[int, float], now: float,
         jobless = t.trial_job_id is None or t.trial_job_id in ended_jobs
         if t.ended or not jobless or expected is None:
             continue
-        if now - t.issued_at >= max(MIN_LOST_SECONDS, LOST_FACTOR * expected):
+        if now - t.issued_at >= max(min_seconds, LOST_FACTOR * expected):
             out.append(t)
     return out
 

@@ -4,8 +4,11 @@ The machine holds a fake NNI manager: it keeps the trials the advisor issued (Ne
 payloads), starts each as a trial job with an id, and its rules decide what happens next
 (successes, failures, cancels, kill acknowledgements, duplicate and late FINALs, NNI issue 5726
 swaps, web-UI customized trials, odd metrics, malformed payloads, search-space updates, IMPORT_DATA,
-Ping, a failing disk, and ``nnictl resume`` at any step). Every command goes through
-``HyperJump.process_command`` as NNI's dispatcher thread would call it.
+a failing disk, ``nnictl resume`` at any step, and a power cut that takes the journal's last lines
+before one). Every command goes through
+``HyperJump.process_command`` as NNI's dispatcher thread would call it. Like NNI 3.0's manager it never
+sends a Ping (``tuner_command_channel.js`` drops them); time passes through the advisor's own clock:
+the ``clock_tick`` rule advances the fake clock and processes the TICK the clock thread would enqueue.
 
 Invariants (design notes, section 4; issue "Nothing a trial, a user, NNI or the disk does may end,
 stall or corrupt an experiment"). Each violation has a *kind* (the campaign counts them):
@@ -13,8 +16,8 @@ stall or corrupt an experiment"). Each violation has a *kind* (the campaign coun
 1. ``exception``: a handler raised out of ``process_command`` (NNI's dispatcher would die and the
    experiment turn ERROR or hang). Also ``reported_error``: the advisor sent an Error command.
 2. ``stall``: the manager has outstanding requests (credit), no job is alive and the advisor issued
-   nothing, even after ``STALL_NUDGES`` Pings with the fake clock advanced ``NUDGE_SECONDS`` each
-   (the manager sends no more requests then: it asks only when trials end).
+   nothing, even after ``STALL_NUDGES`` ticks of the advisor's clock with the fake clock advanced
+   ``NUDGE_SECONDS`` each (the manager sends nothing then: it asks only when trials end).
    ``orphaned_wait``: at such an idle moment (every job ended, so the advisor *can* know no job
    runs anything), a stage of an open bracket still waits on a RUNNING slot, after the nudges.
    Time: the fake clock replaces the ``time`` module (``time()``, ``monotonic()``,
@@ -30,8 +33,9 @@ stall or corrupt an experiment"). Each violation has a *kind* (the campaign coun
 4. ``bad_promotion``: in a bracket that never jumped, stage k+1 holds other configurations than
    the best n_{k+1} DONE ones of stage k.
 5. ``restart_changed_brackets``: after ``nnictl resume`` the brackets and stages differ from those
-   before (checked when the last state write succeeded); ``parameter_id_reused``: a NewTrialJob
-   reuses a parameter id sent before (in any advisor lifetime).
+   before (checked when the last state write succeeded and no power cut took journal lines);
+   ``parameter_id_reused``: a NewTrialJob reuses a parameter id sent before (in any advisor
+   lifetime, power cuts included).
 6. ``bad_kill``: a KillTrialJob names a job the advisor never issued (web-UI trial, unknown id),
    or one that has ended.
 Also ``issued_without_request``: more NewTrialJobs than the manager asked for.
@@ -63,12 +67,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
-from hyperjump_advisor import journal
+from hyperjump_advisor import id_block, journal
+from hyperjump_advisor.clock import TICK
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.schedule import SlotStatus
 
-STALL_NUDGES = 3        # Pings an idle manager sends before a stall is declared
-NUDGE_SECONDS = 3600.0  # fake clock advance before each of those Pings
+STALL_NUDGES = 3        # ticks of the advisor's own clock before a stall is declared (NNI sends nothing)
+NUDGE_SECONDS = 3600.0  # fake clock advance before each of those ticks
 
 SPACES = {
     2: {"x": {"_type": "uniform", "_value": [0.0, 1.0]},
@@ -240,6 +245,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.folder = tempfile.mkdtemp(prefix="hj-fuzz-", dir=_FAST_TMP)  # fsync per command: tmpfs if any
         self.clock = FakeClock()
         self.disk_broken = 0       # commands whose state write fails
+        self.cut = ""              # the power cut before the next restart, if any
         self.dirty = False         # the last state write failed
         self._patches = self.clock.patches()
         real_snapshot, real_append = journal.write_atomically, journal.Journal._append
@@ -255,6 +261,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             return real_append(journal_self, engine)
 
         self._patches.append(mock.patch.object(journal, "write_atomically", snapshot))
+        self._patches.append(mock.patch.object(id_block, "write_atomically", snapshot))  # id blocks: same disk
         self._patches.append(mock.patch.object(journal.Journal, "_append", append))
         for p in self._patches:
             p.start()
@@ -311,7 +318,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         if not self.alive:
             raise SequenceOver()
         self.commands += 1
-        self.log.append(f"{command.name} {label or _short(data)}")
+        self.log.append(f"{_name(command)} {label or _short(data)}")
         if self.disk_broken > 0:
             self.log[-1] += "  (disk full)"
         before = self._snapshot()
@@ -322,13 +329,13 @@ class ProtocolMachine(RuleBasedStateMachine):
             raised = traceback.format_exc()
         if self.disk_broken > 0:
             self.disk_broken -= 1
-            self.dirty = command is not C.Ping or self.dirty
-        elif command is not C.Ping:
+            self.dirty = True  # a tick writes too when the stall guard acted: counted as failed, to be safe
+        elif command != TICK:
             self.dirty = False
         self._read_sent(errors_expected=raised is not None)
         if raised is not None:
-            kind = f"exception:{command.name}:{_last_exception_type(raised)}"
-            self.violation(kind, f"process_command({command.name}, {_short(data)!s}) raised "
+            kind = f"exception:{_name(command)}:{_last_exception_type(raised)}"
+            self.violation(kind, f"process_command({_name(command)}, {_short(data)!s}) raised "
                            f"{raised.strip().splitlines()[-1]}\n{raised}"
                            + "\nlast commands:\n  " + "\n  ".join(self.log[-12:]))
             if not self.CONTINUE_AFTER_EXCEPTION:
@@ -413,8 +420,12 @@ class ProtocolMachine(RuleBasedStateMachine):
         new_obs = e.evidence.observations[before["n_obs"]:]
         trial = e.ledger.trials.get(p) if isinstance(p, int) else None
         if trial is None:
-            if new_obs:
+            stray = isinstance(p, int) and p in self.issued_pids and len(new_obs) == 1 and \
+                new_obs[0][1] == job.budget  # ours, issued in journal lines a power cut took: a model observation
+            if new_obs and not stray:
                 self.violation("final_misused", f"FINAL of unknown pid {p!r} added observations {new_obs}")
+            elif stray:
+                self.note("lost_line_result_observed")
             return
         seen_before = before["trials"].get(p, (False, False))[0]
         if seen_before and new_obs:
@@ -620,9 +631,10 @@ class ProtocolMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.alive)
     @rule(seconds=st.sampled_from([0.0, 1.0, 60.0, 3600.0]))
     @_guard
-    def ping(self, seconds):
+    def clock_tick(self, seconds):
+        """Time passes; the advisor's clock thread wakes it (NNI sends nothing)."""
         self.clock.now += seconds
-        self.send(C.Ping, "", f"(clock +{seconds:g} s)")
+        self.send(TICK, None, f"(clock +{seconds:g} s)")
 
     # ---- rules: the disk and nnictl resume ------------------------------------------------------------------
     @precondition(lambda self: self.alive)
@@ -641,8 +653,9 @@ class ProtocolMachine(RuleBasedStateMachine):
         trials (AddCustomizedTrialJob, their parameter ids) and imports the finished ones."""
         from hyperjump_advisor.persistence import bracket_to_dict
         before = [bracket_to_dict(b) for b in self.engine.scheduler.brackets]
-        dirty = self.dirty
-        self.log.append("(nnictl stop; nnictl resume)" + ("  [last state write failed]" if dirty else ""))
+        dirty, cut, self.cut = self.dirty, self.cut, False
+        self.log.append("(nnictl stop; nnictl resume)" + ("  [last state write failed]" if dirty else "")
+                        + (f"  [power cut: {cut}]" if cut else ""))
         self.disk_broken = 0
         old_live = [j for j in self.jobs.values() if j.alive]
         for job in old_live:
@@ -658,7 +671,9 @@ class ProtocolMachine(RuleBasedStateMachine):
             raise SequenceOver()
         self.send(C.Initialize, self.space, "space (resume)")
         after = [bracket_to_dict(b) for b in self.engine.scheduler.brackets]
-        if dirty:
+        if cut:
+            self.note("restart_after_power_cut")
+        elif dirty:
             self.note("restart_after_failed_write")
         elif after != before:
             self.violation("restart_changed_brackets", f"before: {_brief(before)}\nafter: {_brief(after)}")
@@ -678,6 +693,24 @@ class ProtocolMachine(RuleBasedStateMachine):
             n, self.outstanding = self.outstanding, 0
             self.request(n)
 
+    @precondition(lambda self: self.alive)
+    @rule(lines=st.integers(0, 12), torn=st.booleans())
+    @_guard
+    def power_cut(self, lines, torn):
+        """The machine loses power: the journal loses its last ``lines`` lines (those a batched fsync had not
+        reached), the last one kept maybe torn in half; then nnictl resume. NNI keeps its own records."""
+        path = os.path.join(self.folder, journal.JOURNAL_FILE)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                kept = f.read().splitlines(keepends=True)
+            kept = kept[:max(0, len(kept) - lines)]
+            if torn and kept:
+                kept[-1] = kept[-1][:len(kept[-1]) // 2]
+            with open(path, "wb") as f:
+                f.write(b"".join(kept))
+        self.cut = f"{lines} journal lines lost" + (", the last kept one torn" if torn else "")
+        self.restart()
+
     @precondition(lambda self: not self.alive)
     @rule()
     def dispatcher_dead(self):
@@ -690,19 +723,19 @@ class ProtocolMachine(RuleBasedStateMachine):
             return
         e = self.engine
         waiting = self._orphaned_slots()
-        if self.outstanding > 0 or waiting:  # NNI's manager pings every few seconds, idle or not
+        if self.outstanding > 0 or waiting:  # the advisor's clock ticks every few seconds; NNI says nothing
             n_before = len(self.issued_pids)
-            for _ in range(STALL_NUDGES):
+            for _ in range(STALL_NUDGES + self.disk_broken):  # a full disk holds new ids until it has space
                 self.clock.now += NUDGE_SECONDS
                 try:
-                    self.send(C.Ping, "", f"(idle manager nudge, clock +{NUDGE_SECONDS:g} s)")
+                    self.send(TICK, None, f"(idle, clock +{NUDGE_SECONDS:g} s)")
                 except SequenceOver:
                     return
-                if len(self.issued_pids) > n_before or not self._orphaned_slots():
+                if len(self.issued_pids) > n_before or not (self._orphaned_slots() or self.outstanding > 0):
                     break
             if self.outstanding > 0 and len(self.issued_pids) == n_before:
-                self.violation("stall", f"{self.outstanding} trials requested, no job alive, nothing issued after "
-                               f"{STALL_NUDGES} Pings; credit={e.credit}; open brackets: "
+                self.violation("stall", f"{self.outstanding} trials requested, no job alive, nothing issued "
+                               f"after up to {STALL_NUDGES} ticks; credit={e.credit}; open brackets: "
                                f"{_brief_brackets(e.scheduler.open_brackets)}")
         still = [p for p in self._orphaned_slots() if p in waiting]
         if still:
@@ -751,6 +784,10 @@ class ProtocolMachine(RuleBasedStateMachine):
                         self.violation("bad_promotion", f"bracket {b.bracket_id}: stage {k + 1} holds {sorted(promoted)}; "
                                        f"stage {k} DONE: {[(x.config_id, x.loss) for x in done]}")
                         return
+
+
+def _name(command: Any) -> str:
+    return getattr(command, "name", str(command))
 
 
 def _last_exception_type(tb: str) -> str:

@@ -7,7 +7,7 @@ import pytest
 from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump, journal, stall_guard
-from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
+from hyperjump_advisor.inprocess import build_offline, metric_message, tick, trial_end_message
 from hyperjump_advisor.schedule import iteration_plan
 from hyperjump_advisor.settings import ClassArgsError
 
@@ -92,11 +92,11 @@ def test_a_trial_without_final_metric_is_the_worst_and_never_blocks(event):
     advisor.process_command(C.TrialEnd, trial_end_message("jb", event, broken))
     for t in first[:4] + first[5:]:
         succeed(advisor, t, t["parameters"]["x"])
-    if event == "SUCCEEDED":  # its FINAL may still come: the stage waits the grace, then goes on (a Ping)
+    if event == "SUCCEEDED":  # its FINAL may still come: the stage waits the grace, then goes on (a tick)
         advisor.process_command(C.RequestTrialJobs, 3)
         assert len(new_trials(advisor)) == 9, "a SUCCEEDED trial's FINAL can arrive after its TrialEnd"
         clock.now += stall_guard.FINAL_GRACE_SECONDS
-        advisor.process_command(C.Ping, "")
+        tick(advisor)  # the advisor's own clock: NNI 3.0 sends no Ping
     else:
         advisor.process_command(C.RequestTrialJobs, 3)
     promoted = new_trials(advisor)[9:]
@@ -179,7 +179,7 @@ def test_a_swapped_job_that_fails_silently_never_stalls_its_stage():
     advisor.process_command(C.RequestTrialJobs, 3)
     assert len(new_trials(advisor)) == 9, "the stage waits: the parameter no job spoke for may still run"
     clock.now += stall_guard.MIN_LOST_SECONDS
-    advisor.process_command(C.Ping, "")
+    tick(advisor)  # the advisor's own clock: NNI 3.0 sends no Ping
     assert advisor.engine.ledger.trials[a["parameter_id"]].slot.status.value == "FAILED"
     assert len(new_trials(advisor)) == 12, "the stage completed and promoted"
 

@@ -4,7 +4,7 @@ import json
 import pytest
 from nni.runtime.tuner_command_channel import CommandType as C
 
-from hyperjump_advisor import HyperJump, persistence
+from hyperjump_advisor import HyperJump, id_block, persistence
 from hyperjump_advisor.async_schedule import AsyncScheduler
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.keys import RESUME_KEY
@@ -91,7 +91,10 @@ def test_resume_round_trip_continues_the_same_rungs(checkpoint):
     after.load_checkpoint()
     after.process_command(C.Initialize, SPACE)
     assert after.restored
-    assert persistence.document(after.engine) == persistence.document(before.engine)
+    restored, saved_document = persistence.document(after.engine), persistence.document(before.engine)
+    assert restored.pop("next_parameter_id") == id_block.BLOCK, "ids continue past the block reserved before"
+    saved_document.pop("next_parameter_id")
+    assert restored == saved_document
     running = [t for t in new_trials(before) if not before.engine.ledger.trials[t["parameter_id"]].ended]
     assert len(running) == 2
     after.process_command(C.AddCustomizedTrialJob, [dict(t, parameter_source="resumed") for t in running])
@@ -99,7 +102,7 @@ def test_resume_round_trip_continues_the_same_rungs(checkpoint):
         finish(after, trial, f"new{j}")
     after.process_command(C.RequestTrialJobs, 1)
     new = new_trials(after)
-    assert [t["parameter_id"] for t in new] == [14], "parameter ids continue"
+    assert [t["parameter_id"] for t in new] == [id_block.BLOCK], "parameter ids continue past the reserved block"
     # continuing after the resume is the same as never having stopped
     for j, trial in enumerate(running):
         finish(before, trial, f"new{j}")

@@ -8,7 +8,7 @@ from nni.runtime.tuner_command_channel import CommandType as C
 
 from hyperjump_advisor import HyperJump
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
-from hyperjump_advisor import journal, persistence
+from hyperjump_advisor import id_block, journal, persistence
 from hyperjump_advisor.persistence import STATE_FILE
 
 SPACE = {"x": {"_type": "uniform", "_value": [0.0, 1.0]}}
@@ -72,7 +72,8 @@ def test_resume_continues_the_same_bracket_and_stage_without_repeating_work(chec
     after.process_command(C.AddCustomizedTrialJob, [dict(t, parameter_source="resumed") for t in running])
     after.process_command(C.RequestTrialJobs, 2)
     new = new_trials(after)
-    assert [t["parameter_id"] for t in new] == [11], "only the third trial of stage 1 is new; ids continue"
+    assert len(new) == 1, "only the third trial of stage 1 is new"
+    assert new[0]["parameter_id"] == id_block.BLOCK, "ids continue past the block reserved before the stop"
     done = {(t["parameters"]["x"], t["parameters"]["TRIAL_BUDGET"]) for t in sent_before[:finished]}
     assert (new[0]["parameters"]["x"], new[0]["parameters"]["TRIAL_BUDGET"]) not in done
     assert new[0]["parameters"]["TRIAL_BUDGET"] == 3
@@ -81,7 +82,7 @@ def test_resume_continues_the_same_bracket_and_stage_without_repeating_work(chec
         finish(after, trial, f"new{k}")
     after.process_command(C.RequestTrialJobs, 1)
     last = new_trials(after)[-1]
-    assert last["parameters"]["TRIAL_BUDGET"] == 9 and last["parameter_id"] == 12
+    assert last["parameters"]["TRIAL_BUDGET"] == 9 and last["parameter_id"] == id_block.BLOCK + 1
     assert after.engine.evidence.observations[:finished] == before.engine.evidence.observations[:finished]
     assert after.engine.evidence.model.n_observations == len(after.engine.evidence.observations), "the model relearns every result"
 

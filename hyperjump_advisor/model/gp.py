@@ -29,7 +29,7 @@ shared with other jobs), ms, median / p95::
 from __future__ import annotations
 
 import logging
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -132,6 +132,11 @@ class MultiFidelityGP:
         self._losses_stale = False  # a repeat changed the mean loss of an active pair
         self.collapsed_refits = 0   # refits whose budget term (linear variance) sat at its lower bound
         self.refuse_collapsed_fits = refuse_collapsed_fits
+        # Off the command path (the advisor under NNI): a refit too large to run at once is handed to
+        # ``background(job)``, which runs it elsewhere and calls ``refit_finished(job)`` on the command thread;
+        # the posterior keeps the last good hyperparameters until then. None: sliced over later updates.
+        self.background: Optional[Callable[[FitJob], None]] = None
+        self._refit_finished = False
 
     # ------------------------------------------------------------------ data
     def add_observations(self, X: ArrayLike, budgets: ArrayLike, losses: ArrayLike) -> None:
@@ -264,8 +269,8 @@ class MultiFidelityGP:
                 f"model not ready: {self.n_observations} distinct observations < min_observations={self.min_observations}"
             )
         store, posterior = self.store, self._posterior
-        if force_hyperopt or posterior is None or (
-                self._refit is None and self.refits.due(store.n) and self._fit_points() <= SYNC_FIT_POINTS):
+        small_refit_due = self._refit is None and self.refits.due(store.n) and self._fit_points() <= SYNC_FIT_POINTS
+        if force_hyperopt or posterior is None or (self.background is None and small_refit_due):
             store.activate_pending()
             store.trim(self.max_points)
             self._refit = self._start_refit()
@@ -273,7 +278,13 @@ class MultiFidelityGP:
             return self._adopt_refit()
         if self._refit is None and self.refits.due(store.n):
             self._refit = self._start_refit()
-        elif self._refit is not None and store.pending and self._refit.step(REFIT_SLICE_EVALUATIONS):
+            if self.background is not None:
+                self._refit_finished = False
+                self.background(self._refit)
+        elif self._refit is not None and self._refit_finished:
+            return self._adopt_refit()
+        elif self._refit is not None and self.background is None and store.pending and \
+                self._refit.step(REFIT_SLICE_EVALUATIONS):
             return self._adopt_refit()
         if store.pending:
             new = store.activate_pending()
@@ -288,6 +299,12 @@ class MultiFidelityGP:
             posterior.set_losses(self._active_losses())
             self._losses_stale = False
         return posterior
+
+    def refit_finished(self, job: FitJob) -> None:
+        """The background refit ``job`` ended: its hyperparameters are adopted at the next update. Called on
+        the command thread, so what the model decides depends only on the order of commands and completions."""
+        if job is self._refit:
+            self._refit_finished = True
 
     def _fit_points(self) -> int:
         return min(self.fitter.settings.fit_max_points, self.store.active.size + len(self.store.pending))
@@ -304,7 +321,7 @@ class MultiFidelityGP:
     def _adopt_refit(self) -> GPPosterior:
         """The finished refit's hyperparameters, on every active point (those added meanwhile included)."""
         assert self._refit is not None
-        hyper, self._refit = self._refit.result(), None
+        hyper, self._refit, self._refit_finished = self._refit.result(), None, False
         if self._budget_term_collapsed(hyper) and self.refuse_collapsed_fits and self.hyper is not None \
                 and not self._budget_term_collapsed(self.hyper, count=False):
             hyper = self.hyper   # keep the previous fit, whose budget term still says something

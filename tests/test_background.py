@@ -1,0 +1,119 @@
+"""Slow work off the command path (issue 20): under NNI the model's refits run on a worker thread and are
+adopted when their REFIT_DONE command is processed; until then the last good hyperparameters serve."""
+import threading
+
+import numpy as np
+from nni.runtime.tuner_command_channel import CommandType as C
+
+from hyperjump_advisor import HyperJump
+from hyperjump_advisor.background import REFIT_DONE, Worker
+from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
+from hyperjump_advisor.model import MultiFidelityGP
+
+SPACE = {k: {"_type": "uniform", "_value": [0.0, 1.0]} for k in "abc"}
+
+
+def observations(n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 3))
+    b = rng.choice([1 / 9, 1 / 3, 1.0], n)
+    y = (X[:, 0] - 0.3) ** 2 + 0.2 * X[:, 1] + 0.3 * (1 - b) + 0.01 * rng.standard_normal(n)
+    return X, b, y
+
+
+def same(h1, h2) -> bool:
+    return np.array_equal(h1.lengthscale, h2.lengthscale) and (
+        h1.matern_variance, h1.bias_variance, h1.linear_variance, h1.noise_variance) == (
+        h2.matern_variance, h2.bias_variance, h2.linear_variance, h2.noise_variance)
+
+
+def test_a_refit_handed_off_is_adopted_only_when_its_completion_is_processed():
+    gp = MultiFidelityGP(3, 5, seed=0)
+    jobs = []
+    gp.background = jobs.append
+    X, b, y = observations(60, 1)
+    gp.add_observations(X[:10], b[:10], y[:10])
+    gp.fit()  # the first fit runs at once: there is no model before it
+    first = gp.hyper
+    assert first is not None and not jobs
+    k = 10
+    while not jobs:  # more points until the refit policy starts a refit: handed off, not run
+        gp.add_observations(X[k:k + 1], b[k:k + 1], y[k:k + 1])
+        gp.predict(X[:3], 1.0)
+        k += 1
+    assert same(gp.hyper, first), "the command path keeps the last good hyperparameters"
+    job = jobs.pop()
+    job.step()  # the worker runs it to its end
+    gp.add_observations(X[k:k + 1], b[k:k + 1], y[k:k + 1])
+    gp.predict(X[:3], 1.0)
+    assert same(gp.hyper, first), "finished, but its completion was not processed yet"
+    gp.refit_finished(job)
+    gp.predict(X[:3], 1.0)
+    assert same(gp.hyper, job.result()) and not same(gp.hyper, first)
+
+
+def test_decisions_are_the_same_for_the_same_order_of_commands_and_completions():
+    def play():
+        advisor = build_offline(HyperJump, R=9, eta=3, seed=4, exec_mode="async")
+        advisor.process_command(C.Initialize, SPACE)
+        jobs = []
+        advisor.engine.evidence.model.background = jobs.append
+        advisor.process_command(C.RequestTrialJobs, 4)
+        sent = 0
+        for step in range(30):
+            trials = [s.data for s in advisor.sent if s.name == "NewTrialJob"]
+            t = trials[step]
+            x = t["parameters"]
+            value = (x["a"] - 0.3) ** 2 + 0.1 * x["b"] + 0.2 / x["TRIAL_BUDGET"]
+            advisor.process_command(C.ReportMetricData, metric_message(t["parameter_id"], f"j{step}", value))
+            advisor.process_command(C.TrialEnd, trial_end_message(f"j{step}", "SUCCEEDED", t))
+            advisor.process_command(C.RequestTrialJobs, 1)
+            if jobs and step % 3 == 0:  # the worker finished: its completion comes between two commands
+                job = jobs.pop(0)
+                job.step()
+                advisor.process_command(REFIT_DONE, job)
+                sent += 1
+        return [s.data for s in advisor.sent if s.name == "NewTrialJob"], sent
+
+    first, completions = play()
+    again, _ = play()
+    assert completions > 0, "refits went to the background"
+    assert first == again
+
+
+def test_the_worker_runs_a_job_and_announces_it_through_the_command_queue():
+    queued = []
+    arrived = threading.Event()
+
+    class Job:
+        ran = False
+
+        def step(self):
+            Job.ran = True
+
+    def put(item):
+        queued.append(item)
+        arrived.set()
+
+    worker = Worker(put)
+    worker.start()
+    job = Job()
+    worker.submit(job)
+    assert arrived.wait(30)
+    worker.stop()
+    assert Job.ran and queued == [(REFIT_DONE, job)] and not worker.running
+
+
+def test_under_nni_the_advisor_hands_refits_to_its_worker_and_processes_their_completion():
+    advisor = build_offline(HyperJump, R=9, eta=3, seed=1)
+    advisor.own_clock = True  # as under NNI
+    try:
+        advisor.process_command(C.Initialize, SPACE)
+        assert advisor.engine.evidence.model.background == advisor._worker.submit
+        assert advisor._worker.running
+    finally:
+        advisor._stop_clock()
+    assert not advisor._worker.running
+    in_process = build_offline(HyperJump, R=9, eta=3, seed=1)
+    in_process.process_command(C.Initialize, SPACE)
+    assert in_process.engine.evidence.model.background is None, "in-process drivers refit inline"
