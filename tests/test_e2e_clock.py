@@ -7,15 +7,13 @@ from pathlib import Path
 import pytest
 from nni.experiment import AlgorithmConfig, Experiment
 
-from hyperjump_advisor.register import register
 from test_e2e_nni import TRIAL_DIR, free_port
 
 MAX_TRIALS = 4  # the first bracket of R=3, eta=3: three trials at budget 1, then one at budget 3
 
 
 @pytest.mark.e2e
-def test_trials_without_a_final_metric_never_stall_a_serial_experiment(tmp_path):
-    register()
+def test_trials_without_a_final_metric_never_stall_a_serial_experiment(nni_home, tmp_path):
     exp = Experiment("local")
     exp.config.experiment_name = "hyperjump-e2e-clock"
     exp.config.search_space = {"x": {"_type": "uniform", "_value": [0.0, 1.0]}}
