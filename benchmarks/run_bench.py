@@ -61,21 +61,25 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hyperjump_advisor.replay import advisors  # noqa: E402
-from hyperjump_advisor.replay.measures import TARGETS, by_advisor, comparison, is_ours, summarize  # noqa: E402
-from hyperjump_advisor.replay.calibration import calibration_markdown  # noqa: E402
-from hyperjump_advisor.replay.render import CALIBRATION_PLOT, _t, median_cell, ratio_cell  # noqa: E402
+from hyperjump_advisor.replay.measures import is_ours  # noqa: E402
 from hyperjump_advisor.replay.report import results_document, write_outputs  # noqa: E402
 from hyperjump_advisor.replay.runs import run_one  # noqa: E402
 from hyperjump_advisor.replay.shared_tables import load_table  # noqa: E402
 from hyperjump_advisor.replay.simulator import SimConfig  # noqa: E402
+from hyperjump_advisor.replay.suite_report import chunks_markdown, readme_table, summary_markdown  # noqa: E402
+from hyperjump_advisor.replay.synthetic_family import FAMILY, PREFIX  # noqa: E402
 from hyperjump_advisor.replay.tables import auto_time_limit, resolve_R_eta  # noqa: E402
 
-TABLES = ["hyperjump:cnn", "hyperjump:cnn_time3", "hyperjump:mnist_epochs", "hyperjump:unet"]
+SHARED = ["hyperjump:cnn", "hyperjump:cnn_time3", "hyperjump:mnist_epochs", "hyperjump:unet", "lcbench:189908"]
+SYNTHETIC = [PREFIX + name for name in FAMILY]
+TABLES = SHARED + SYNTHETIC
 QUICK_TABLES = ["hyperjump:mnist_epochs", "hyperjump:cnn"]
 WORKERS = [1, 8, 32]
 STANDARD = ["hyperjump", "hyperband", "nni-hyperband", "nni-bohb", "random"]
-ABLATIONS = ["hyperjump", "hyperjump-sync", "hyperjump-async1", "hyperjump-async-trusting", "hyperjump-no-jump",
-             "hyperjump-no-warmstart", "hyperjump-no-resume", "hyperband"]
+# Every ablation is HyperJump with overrides (hyperjump_advisor/replay/overrides.py): classArgs or replay switches.
+ABLATIONS = ["hyperjump", "hyperjump:exec_mode=parallelism", "hyperjump:several_brackets=false",
+             "hyperjump:explain_jumps=false", "hyperjump:threshold=0", "hyperjump:random_fraction=1",
+             "hyperjump:pause_resume=false,opportunistic=false", "hyperband"]
 
 
 def default_advisors() -> list[str]:
@@ -84,7 +88,13 @@ def default_advisors() -> list[str]:
 
 
 def folder_name(table: str, workers: int) -> str:
-    name = table.split(":", 1)[1] if table.startswith("hyperjump:") else Path(table).stem
+    """cnn-w8 (hyperjump:cnn), synthetic-needle-w8, lcbench-189908-w8, or a CSV file's stem."""
+    if table.startswith("hyperjump:"):
+        name = table.split(":", 1)[1]
+    elif ":" in table and not Path(table).is_file():
+        name = table.replace(":", "-")
+    else:
+        name = Path(table).stem
     return f"{name}-w{workers}"
 
 
@@ -163,105 +173,6 @@ def merge(out: Path, table: str, workers: int, advisor_names: list[str]) -> tupl
     return document, walls
 
 
-def _ckpt_seconds(document: dict) -> dict[str, tuple]:
-    """advisor -> (mean advisor s/run with checkpointing on, n, mean with it off, n)."""
-    out = {}
-    for name, runs in by_advisor(document).items():
-        on = [r["advisor_seconds"] for r in runs if r.get("checkpoint")]
-        off = [r["advisor_seconds"] for r in runs if not r.get("checkpoint")]
-        out[name] = (sum(on) / len(on) if on else None, len(on), sum(off) / len(off) if off else None, len(off))
-    return out
-
-
-def summary_markdown(documents: dict[tuple[str, int], dict], out: Path | None = None) -> str:
-    lines = ["# Replay benchmark summary", "",
-             "Normalised regret = (incumbent - optimum) / (worst - optimum) at the maximum budget. Times are "
-             "simulated seconds: the median over ALL seeds, a seed that never reached the target counting as "
-             "infinite (`never` when at least half did not), with reached/total beside it. Advisors are ranked by "
-             "median time to 10%, then 1%, then 0.1% regret. Best peer = best-ranked advisor that is neither "
-             "hyperjump nor one of its ablations. Ratio = other's median / hyperjump's (> 1: hyperjump faster). "
-             "Accounting rules and details: each folder's report.md.", ""]
-    for (table, workers), document in documents.items():
-        summary = summarize(document)
-        comp = comparison(summary)
-        ckpt = _ckpt_seconds(document)
-        folder = folder_name(table, workers)
-        lines += [f"## {table}, {workers} worker(s) ([report]({folder}/report.md))", "",
-                  "| rank | advisor | " + " | ".join(f"to {t:g}" for t in TARGETS) +
-                  " | final regret (median) | trials | missing configs/run | ms/decision (median / p95) | "
-                  "advisor s/run: ckpt on (n) / off (n) |",
-                  "|---|---|" + "---|" * len(TARGETS) + "---|---|---|---|---|"]
-        for rank, (name, s) in enumerate(summary.items(), start=1):
-            cells = [median_cell(s["targets"][t], s["seeds"]) for t in TARGETS]
-            ms = "—" if s["decision_ms_median"] is None else \
-                f"{s['decision_ms_median']:.2f} / {s['decision_ms_p95']:.2f}"
-            on, n_on, off, n_off = ckpt[name]
-            cpu = f"{'—' if on is None else f'{on:.2f}'} ({n_on}) / {'—' if off is None else f'{off:.2f}'} ({n_off})"
-            lines.append(f"| {rank} | {name} | " + " | ".join(cells) + f" | {s['final_median']:.4f} | "
-                         f"{s['trials']:.0f} | {s['missing_config_proposals']:.1f} | {ms} | {cpu} |")
-        oracle = document.get("oracle", {})
-        lines.append("| | *oracle* | " + " | ".join(_t(oracle.get(str(t))) for t in TARGETS) + " | | | | | |")
-        if comp["reference"]:
-            peer = comp["best_peer"]
-            lines += ["", f"hyperjump vs best peer **{peer}** and hyperband: " + "; ".join(
-                f"to {t:g}: " + (f"{ratio_cell(comp['targets'][t]['peer_ratio'], peer)} vs {peer}"
-                                 if comp["targets"][t]["peer"] else "—")
-                + (f", {ratio_cell(comp['targets'][t]['hyperband_ratio'], 'hyperband')} vs hyperband"
-                   if comp["targets"][t]["hyperband"] else "")
-                for t in TARGETS)]
-        errors = {n: len(s["errors"]) for n, s in summary.items() if s["errors"]}
-        if errors:
-            lines += ["", "Errors: " + ", ".join(f"{n} {k} run(s)" for n, k in errors.items()) + " (see report.md)"]
-        lines += ["", f"![{folder}]({folder}/regret.png)", ""]
-        calibration = calibration_markdown(document, heading="###")
-        if calibration:
-            lines += calibration
-            if out is None or (out / folder / CALIBRATION_PLOT).is_file():
-                lines += [f"![{folder} calibration]({folder}/{CALIBRATION_PLOT})", ""]
-    return "\n".join(lines)
-
-
-def readme_table(documents: dict[tuple[str, int], dict]) -> str:
-    """The speed-up table for the README (verbatim): hyperjump against the best peer and hyperband."""
-    lines = ["| table | W | HyperJump to 10% / 1% | best peer | peer to 10% / 1% | ratio 10% / 1% | "
-             "hyperband to 10% / 1% | vs hyperband 10% / 1% |",
-             "|---|---|---|---|---|---|---|---|"]
-    for (table, workers), document in documents.items():
-        summary = summarize(document)
-        comp = comparison(summary)
-        if not comp["reference"]:
-            continue
-        rows = [comp["targets"][t] for t in (0.1, 0.01)]
-        n = lambda name: summary[name]["seeds"] if name in summary else 0  # noqa: E731
-        peer = comp["best_peer"]
-        pair = lambda key, name: " / ".join(median_cell(r[key], n(name)) for r in rows)  # noqa: E731
-        ratios = lambda key, other: " / ".join(ratio_cell(r[key + "_ratio"], other) if r[key] else "—"  # noqa: E731
-                                               for r in rows)
-        lines.append(f"| {folder_name(table, workers).rsplit('-w', 1)[0]} | {workers} | {pair('hyperjump', 'hyperjump')} | {peer or '—'} | "
-                     f"{pair('peer', peer) if peer else '—'} | {ratios('peer', peer) if peer else '—'} | "
-                     f"{pair('hyperband', 'hyperband') if 'hyperband' in summary else '—'} | "
-                     f"{ratios('hyperband', 'hyperband') if 'hyperband' in summary else '—'} |")
-    lines += ["", "Simulated seconds, median over all seeds (a seed that never reached the target counts as "
-              "infinite; reached/total in brackets); ratio = other's median / HyperJump's (> 1: HyperJump faster). "
-              "Best peer = the best-ranked advisor that is neither HyperJump nor one of its ablations."]
-    return "\n".join(lines) + "\n"
-
-
-def chunks_markdown(walls: dict[tuple[str, int], dict]) -> str:
-    lines = ["# Chunk wall times (seconds; one chunk = one advisor, all its seeds, one process)", "",
-             "| table | W | " + " | ".join(sorted({a for w in walls.values() for a in w})) + " | total |",
-             "|---|---|" + "---|" * (len({a for w in walls.values() for a in w}) + 1)]
-    names = sorted({a for w in walls.values() for a in w})
-    grand = 0.0
-    for (table, workers), w in walls.items():
-        total = sum(v or 0 for v in w.values())
-        grand += total
-        lines.append(f"| {table} | {workers} | " + " | ".join(
-            "—" if w.get(n) is None else f"{w[n]:.0f}" for n in names) + f" | {total:.0f} |")
-    lines += ["", f"Sum of chunk times: {grand:.0f} s (divide by --jobs for the wall time)."]
-    return "\n".join(lines) + "\n"
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(REPO / "bench-results"))
@@ -270,8 +181,9 @@ def main(argv=None) -> int:
                    help="seeds for the advisors matching a shell pattern (repeatable; the last match wins)")
     p.add_argument("--tables", nargs="+", default=None, help=f"default {TABLES} (--quick: {QUICK_TABLES})")
     p.add_argument("--workers", nargs="+", type=int, default=WORKERS)
-    p.add_argument("--advisors", nargs="+", default=None, choices=list(advisors.REGISTRY),
-                   help="default: every registered advisor except the hyperjump-* ablations")
+    p.add_argument("--advisors", nargs="+", default=None, metavar="NAME[:KEY=VALUE,...]",
+                   help="default: every registered advisor (hyperjump, hyperband, NNI's, random, the peers); "
+                        "ablations as overrides, e.g. 'hyperjump:threshold=0'")
     p.add_argument("--iterations", type=int, default=4, help="Hyperband iterations the time limit allows")
     p.add_argument("--checkpoint-seeds", type=int, default=1,
                    help="the first N seeds of each chunk run with the advisor's state checkpointing on")
@@ -286,6 +198,12 @@ def main(argv=None) -> int:
     seeds = args.seeds if args.seeds is not None else (5 if args.quick else 20)
     seeds_for = parse_seeds_for(args.seeds_for)
     names = args.advisors or default_advisors()
+    try:
+        for name in names:
+            advisors.get(name)
+    except (KeyError, ValueError) as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
     checkpoint_seeds = 0 if args.no_checkpoint else args.checkpoint_seeds
     out = Path(args.out)
     todo = []
@@ -311,11 +229,11 @@ def main(argv=None) -> int:
             print(run_chunk(*job), file=sys.stderr)
     merged = {(table, workers): merge(out, table, workers, names) for table in tables for workers in args.workers}
     documents = {k: v[0] for k, v in merged.items()}
-    (out / "SUMMARY.md").write_text(summary_markdown(documents, out))
+    (out / "SUMMARY.md").write_text(summary_markdown(documents, folder_name, out))
     (out / "chunks.md").write_text(chunks_markdown({k: v[1] for k, v in merged.items()}))
     readme = Path(args.readme_table) if args.readme_table else out / "README-table.md"
     readme.parent.mkdir(parents=True, exist_ok=True)
-    readme.write_text(readme_table(documents))
+    readme.write_text(readme_table(documents, folder_name))
     print(f"{out / 'SUMMARY.md'}, {readme}; {time.time() - started:.0f} s", file=sys.stderr)
     return 0
 

@@ -143,7 +143,7 @@ def test_hyperband_one_worker_follows_the_iteration_plan(table):
 
 
 def test_one_worker_time_adds_up(table):
-    result = simulate(build("hyperjump-no-jump", table), table, time_limit=400)
+    result = simulate(build("hyperjump:threshold=0", table), table, time_limit=400)
     trials = result["trials"]
     assert len(trials) > 20 and result["end_reason"] == "time_limit"
     for previous, trial in zip(trials, trials[1:]):

@@ -353,13 +353,18 @@ def test_run_bench_small_suite(tmp_path):
     out = tmp_path / "bench"
     assert run_bench.main(["--out", str(out), "--tables", str(table), "--workers", "2", "--seeds", "2",
                            "--seeds-for", "rand*=3", "--advisors", "hyperjump", "hyperband", "random",
-                           "--iterations", "1"]) == 0
+                           "hyperjump:threshold=0", "--iterations", "1"]) == 0
+    assert json.loads((out / "partial-w2" / "runs" / "hyperjump:threshold=0.json").read_text())["runs"][0][
+        "advisor"] == "hyperjump:threshold=0"
+    assert run_bench.main(["--out", str(out), "--tables", str(table), "--advisors", "hyperjump:treshold=0"]) == 2
     chunk = json.loads((out / "partial-w2" / "runs" / "random.json").read_text())
     assert chunk["settings"]["seeds"] == [0, 1, 2] and chunk["wall_seconds"] >= 0
     assert [r["checkpoint"] is not None for r in chunk["runs"]] == [True, False, False]
     readme = (out / "README-table.md").read_text()
-    assert readme.startswith("| table | W | HyperJump to 10% / 1% | best peer")
+    assert readme.startswith("| table | W | HyperJump to 10% / 1% | mean rank (of N) | best peer")
+    assert "Mean rank over time, averaged over the cells" in readme
     assert "| partial | 2 |" in readme
     summary = (out / "SUMMARY.md").read_text()
     assert "best peer" in summary and "partial-w2/regret.png" in summary
+    assert "## Verdicts" in summary and "Verdict against hyperjump" in summary
     assert (out / "chunks.md").exists() and (out / "partial-w2" / "regret.png").exists()

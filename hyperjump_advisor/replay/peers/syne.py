@@ -29,14 +29,23 @@ from .adapter import CONTINUE, STOP, Job, PeerAdvisor, Suggestion
 
 METRIC, RESOURCE = "loss", "budget"
 
+# Syne Tune's own documented knobs that bound the cost of its GP searchers (``search_options`` of MOBSTER and
+# Hyper-Tune; docstrings of GPFIFOSearcher / GPMultiFidelitySearcher in syne_tune 0.13, and its tutorial "Bayesian
+# optimization": refitting the GP's hyperparameters is the most expensive part of a decision and "can be thinned
+# out ... when the dataset gets large"). Defaults: refit at every new observation (opt_skip_period 1 after
+# opt_skip_init_length 150), on up to 500 observations (max_size_data_for_model). Here: refit at every new
+# observation up to 50, then every 10th; fit and condition on at most 200 observations (Syne Tune subsamples,
+# dropping low-rung observations of trials that never reached a higher rung first).
+GP_COST_BOUNDS = {"opt_skip_init_length": 50, "opt_skip_period": 10, "max_size_data_for_model": 200}
+
 # peer name -> (baselines class, extra constructor arguments, whether the trials pause and resume)
 METHODS = {
     "syne-asha": ("ASHA", {"type": "promotion"}, True),
     "syne-asha-stop": ("ASHA", {"type": "stopping"}, False),
     "syne-hyperband": ("SyncHyperband", {}, True),
     "syne-bohb": ("BOHB", {"type": "promotion"}, True),
-    "syne-mobster": ("MOBSTER", {"type": "promotion"}, True),
-    "syne-hypertune": ("HyperTune", {"type": "promotion", "brackets": "all"}, True),
+    "syne-mobster": ("MOBSTER", {"type": "promotion", "search_options": GP_COST_BOUNDS}, True),
+    "syne-hypertune": ("HyperTune", {"type": "promotion", "brackets": "all", "search_options": GP_COST_BOUNDS}, True),
 }
 
 
