@@ -52,6 +52,7 @@ import argparse
 import fnmatch
 import json
 import os
+import resource
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -132,19 +133,26 @@ def run_chunk(table: str, workers: int, advisor: str, settings: dict, path: str)
     t = load_table(table)
     budget_map = resolve_R_eta(t)
     spec = advisors.get(advisor)
-    started = time.time()
+    started, cpu_started = time.time(), _cpu_seconds()
     runs = []
     for seed in settings["seeds"]:
         config = SimConfig(workers=workers, time_limit=settings["time_limit"],
                            checkpoint=seed < settings["checkpoint_seeds"])
         runs.append(run_one(spec, t, budget_map, seed, config))
-    wall = time.time() - started
+    wall, cpu = time.time() - started, _cpu_seconds() - cpu_started
     tmp = Path(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps({"settings": settings, "runs": runs, "wall_seconds": wall}))
+    tmp.write_text(json.dumps({"settings": settings, "runs": runs, "wall_seconds": wall, "cpu_seconds": cpu}))
     os.replace(tmp, path)
     errors = sum(1 for r in runs if r.get("error"))
-    return f"{folder_name(table, workers)}/{advisor}: {len(runs)} runs in {wall:.0f} s" + \
+    return f"{folder_name(table, workers)}/{advisor}: {len(runs)} runs in {wall:.0f} s (CPU {cpu:.0f} s)" + \
         (f", {errors} with errors" if errors else "")
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the peers' subprocesses): on a shared machine
+    the figure to plan a budget with, where wall time depends on the load."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def chunk_done(path: Path, settings: dict) -> bool:
@@ -157,7 +165,7 @@ def chunk_done(path: Path, settings: dict) -> bool:
 
 
 def merge(out: Path, table: str, workers: int, advisor_names: list[str]) -> tuple[dict, dict]:
-    """(results document, advisor -> chunk wall seconds) of one table and worker count."""
+    """(results document, advisor -> (chunk wall seconds, CPU seconds)) of one table and worker count."""
     t = load_table(table)
     budget_map = resolve_R_eta(t)
     folder = out / folder_name(table, workers)
@@ -166,7 +174,7 @@ def merge(out: Path, table: str, workers: int, advisor_names: list[str]) -> tupl
         chunk = json.loads((folder / "runs" / f"{name}.json").read_text())
         runs.extend(chunk["runs"])
         time_limit = chunk["settings"]["time_limit"]
-        walls[name] = chunk.get("wall_seconds")
+        walls[name] = (chunk.get("wall_seconds"), chunk.get("cpu_seconds"))
     document = results_document(t, budget_map, runs, time_limit, workers,
                                 {"suite": "benchmarks/run_bench.py", "time_limit": "auto", "space": t.space})
     write_outputs(folder, document)

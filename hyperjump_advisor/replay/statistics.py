@@ -40,7 +40,7 @@ def one_sided_mann_whitney(peer: Sequence[float], reference: Sequence[float]) ->
     return float(stats.mannwhitneyu(x, y, alternative="less", method="auto").pvalue)
 
 
-def median_ratio(peer: np.ndarray, reference: np.ndarray) -> float:
+def median_ratio(peer: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """median(peer) / median(reference) along the last axis; nan where both medians are infinite."""
     top, bottom = np.median(peer, axis=-1), np.median(reference, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):

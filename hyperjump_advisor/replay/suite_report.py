@@ -150,16 +150,27 @@ def readme_table(documents: Cells, folder: Callable[[str, int], str]) -> str:
 
 
 def chunks_markdown(walls: dict[tuple[str, int], dict]) -> str:
+    """``walls``: (table, workers) -> advisor -> (wall seconds, CPU seconds or None)."""
     names = sorted({a for w in walls.values() for a in w})
-    lines = ["# Chunk wall times (seconds; one chunk = one advisor, all its seeds, one process)", "",
-             "| table | W | " + " | ".join(names) + " | total |",
+    lines = ["# Chunk times (seconds, wall / CPU; one chunk = one advisor, all its seeds, one process)", "",
+             "CPU = the chunk process's and its peer subprocesses' CPU time: the figure to plan a budget with on a "
+             "shared machine (wall time depends on the load).", "",
+             "| table | W | " + " | ".join(names) + " | total wall / CPU |",
              "|---|---|" + "---|" * (len(names) + 1)]
-    grand = 0.0
+    grand_wall = grand_cpu = 0.0
     for (table, workers), w in walls.items():
-        total = sum(v or 0 for v in w.values())
-        grand += total
-        lines.append(f"| {table} | {workers} | " + " | ".join(
-            "—" if w.get(n) is None else f"{w[n]:.0f}" for n in names) + f" | {total:.0f} |")
-    lines += ["", f"Sum of chunk times: {grand:.0f} s (divide by --jobs for the wall time)."]
+        wall = sum(v[0] or 0 for v in w.values())
+        cpu = sum(v[1] or 0 for v in w.values())
+        grand_wall, grand_cpu = grand_wall + wall, grand_cpu + cpu
+        lines.append(f"| {table} | {workers} | " + " | ".join(_pair(w.get(n)) for n in names)
+                     + f" | {wall:.0f} / {cpu:.0f} |")
+    lines += ["", f"Sum of chunk times: {grand_wall:.0f} s wall, {grand_cpu:.0f} s CPU (divide by --jobs, at most "
+              "the number of cores, for the wall time of an unloaded machine)."]
     return "\n".join(lines) + "\n"
 
+
+def _pair(value) -> str:
+    if value is None or value[0] is None:
+        return "—"
+    wall, cpu = value
+    return f"{wall:.0f} / {'—' if cpu is None else f'{cpu:.0f}'}"
