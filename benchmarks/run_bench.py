@@ -109,6 +109,29 @@ def parse_seeds_for(items: list[str]) -> list[tuple[str, int]]:
     return out
 
 
+def parse_workers_for(items: list[str]) -> list[tuple[str, list[int]]]:
+    out = []
+    for item in items:
+        pattern, _, counts = item.rpartition("=")
+        try:
+            workers = [int(w) for w in counts.split(",")]
+        except ValueError:
+            workers = []
+        if not pattern or not workers or min(workers) < 1:
+            raise SystemExit(f"--workers-for takes TABLE_PATTERN=W[,W...] (W >= 1), got {item!r}")
+        out.append((pattern, workers))
+    return out
+
+
+def workers_of(table: str, workers: list[int], workers_for: list[tuple[str, list[int]]]) -> list[int]:
+    """The last matching --workers-for pattern wins; else --workers."""
+    out = workers
+    for pattern, counts in workers_for:
+        if fnmatch.fnmatchcase(table, pattern):
+            out = counts
+    return out
+
+
 def seeds_of(advisor: str, seeds: int, seeds_for: list[tuple[str, int]]) -> int:
     """The last matching --seeds-for pattern wins; else --seeds."""
     n = seeds
@@ -189,6 +212,9 @@ def main(argv=None) -> int:
                    help="seeds for the advisors matching a shell pattern (repeatable; the last match wins)")
     p.add_argument("--tables", nargs="+", default=None, help=f"default {TABLES} (--quick: {QUICK_TABLES})")
     p.add_argument("--workers", nargs="+", type=int, default=WORKERS)
+    p.add_argument("--workers-for", action="append", default=[], metavar="TABLE_PATTERN=W[,W...]",
+                   help="worker counts for the tables matching a shell pattern (repeatable; the last match wins), "
+                        "e.g. 'synthetic:*=8'")
     p.add_argument("--advisors", nargs="+", default=None, metavar="NAME[:KEY=VALUE,...]",
                    help="default: every registered advisor (hyperjump, hyperband, NNI's, random, the peers); "
                         "ablations as overrides, e.g. 'hyperjump:threshold=0'")
@@ -205,6 +231,8 @@ def main(argv=None) -> int:
     tables = args.tables or (QUICK_TABLES if args.quick else TABLES)
     seeds = args.seeds if args.seeds is not None else (5 if args.quick else 20)
     seeds_for = parse_seeds_for(args.seeds_for)
+    workers_for = parse_workers_for(args.workers_for)
+    cells = [(table, w) for table in tables for w in workers_of(table, args.workers, workers_for)]
     names = args.advisors or default_advisors()
     try:
         for name in names:
@@ -215,15 +243,14 @@ def main(argv=None) -> int:
     checkpoint_seeds = 0 if args.no_checkpoint else args.checkpoint_seeds
     out = Path(args.out)
     todo = []
-    for table in tables:
-        for workers in args.workers:
-            (out / folder_name(table, workers) / "runs").mkdir(parents=True, exist_ok=True)
-            for advisor in names:
-                settings = chunk_settings(table, workers, advisor, seeds_of(advisor, seeds, seeds_for),
-                                          args.iterations, checkpoint_seeds)
-                path = out / folder_name(table, workers) / "runs" / f"{advisor}.json"
-                if args.force or not chunk_done(path, settings):
-                    todo.append((table, workers, advisor, settings, str(path)))
+    for table, workers in cells:
+        (out / folder_name(table, workers) / "runs").mkdir(parents=True, exist_ok=True)
+        for advisor in names:
+            settings = chunk_settings(table, workers, advisor, seeds_of(advisor, seeds, seeds_for),
+                                      args.iterations, checkpoint_seeds)
+            path = out / folder_name(table, workers) / "runs" / f"{advisor}.json"
+            if args.force or not chunk_done(path, settings):
+                todo.append((table, workers, advisor, settings, str(path)))
     print(f"{len(todo)} chunk(s) to run, results in {out}", file=sys.stderr)
     started = time.time()
     if args.jobs > 1 and len(todo) > 1:
@@ -235,7 +262,7 @@ def main(argv=None) -> int:
     else:
         for job in todo:
             print(run_chunk(*job), file=sys.stderr)
-    merged = {(table, workers): merge(out, table, workers, names) for table in tables for workers in args.workers}
+    merged = {(table, workers): merge(out, table, workers, names) for table, workers in cells}
     documents = {k: v[0] for k, v in merged.items()}
     (out / "SUMMARY.md").write_text(summary_markdown(documents, folder_name, out))
     (out / "chunks.md").write_text(chunks_markdown({k: v[1] for k, v in merged.items()}))

@@ -349,6 +349,12 @@ def test_run_bench_small_suite(tmp_path):
         sys.path.remove(str(REPO / "benchmarks"))
     assert run_bench.seeds_of("syne-bo", 20, [("syne-*", 5)]) == 5
     assert run_bench.seeds_of("hyperjump", 20, [("syne-*", 5)]) == 20
+    workers_for = run_bench.parse_workers_for(["synthetic:*=8", "synthetic:needle=1,32"])
+    assert run_bench.workers_of("synthetic:dense", [1, 8, 32], workers_for) == [8]
+    assert run_bench.workers_of("synthetic:needle", [1, 8, 32], workers_for) == [1, 32]
+    assert run_bench.workers_of("hyperjump:cnn", [1, 8, 32], workers_for) == [1, 8, 32]
+    assert run_bench.folder_name("synthetic:needle", 8) == "synthetic-needle-w8"
+    assert run_bench.folder_name("lcbench:189908", 1) == "lcbench-189908-w1"
     table = _partial_table(tmp_path)
     out = tmp_path / "bench"
     assert run_bench.main(["--out", str(out), "--tables", str(table), "--workers", "2", "--seeds", "2",

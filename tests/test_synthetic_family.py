@@ -29,7 +29,7 @@ def test_the_family_has_at_least_six_members_spanning_the_regimes():
     smooth = MEASURED["smooth"]
     assert smooth["quadratic_r2"] > 0.5 and smooth["spearman_low_top"] > 0.75
     assert MEASURED["costly-low"]["low_cost_ratio"] > 0.4
-    assert all(m["low_cost_ratio"] < 0.05 for n, m in MEASURED.items() if n != "costly-low")
+    assert all(m["low_cost_ratio"] < 0.1 for n, m in MEASURED.items() if n != "costly-low")
     assert MEASURED["late-bloomers"]["late_share_top_decile"] > 0.25 > MEASURED["smooth"]["late_share_top_decile"]
     assert MEASURED["dense"]["within_1pct"] > 0.08 > MEASURED["smooth"]["within_1pct"]
 
@@ -57,7 +57,7 @@ def test_time_is_overhead_plus_rate_times_budget_and_levels_are_geometric():
     regime = sf.FAMILY["costly-low"]
     table = load_table("synthetic:costly-low")
     assert table.levels == [float(b) for b in regime.levels] and table.eta == 3 and table.is_full_grid
-    assert resolve_R_eta(table).R == 81
+    assert resolve_R_eta(table).R == 27
     for key, config in list(table.configs.items())[:20]:
         rate = regime.rate * math.exp(regime.rate_spread * (2 * config["h0"] - 1))
         for level, budget in enumerate(regime.levels):
@@ -69,8 +69,9 @@ def test_the_csv_is_the_table_the_bench_builds(tmp_path):
     written = load_generic(sf.write(regime, tmp_path))
     built = load_table("synthetic:late-bloomers")
     assert written.rows == built.rows and written.levels == built.levels and written.values == built.values
-    row = built.rows[(next(iter(built.configs)), 4)]
-    assert [level for level, _ in row.intermediate] == [0, 1, 2, 3], "every smaller level reported on the way"
+    top = len(regime.levels) - 1
+    row = built.rows[(next(iter(built.configs)), top)]
+    assert [level for level, _ in row.intermediate] == list(range(top)), "every smaller level reported on the way"
     _, again = sf.losses(regime)
     assert np.array_equal(again, sf.losses(regime)[1]), "seeded"
 

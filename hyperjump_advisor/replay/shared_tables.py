@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from . import synthetic_family
 from .table_csv import build_table, load_generic, read_csv
 from .tables import Table, TableError
 
@@ -130,6 +129,7 @@ def _load_lcbench(spec: str) -> Table:
 def load_table(spec: str, space: str = "auto") -> Table:
     """``hyperjump:NAME`` (a shared table), ``lcbench:TASK``, ``synthetic:NAME`` or a path to a generic CSV
     table; ``space``: see :mod:`.tables` (auto: grid for a full grid, else list)."""
+    from . import synthetic_family  # lazy: ``python -m hyperjump_advisor.replay.synthetic_family`` runs it as main
     if spec.startswith(("lcbench:", synthetic_family.PREFIX)):
         if spec not in _CACHE:
             _CACHE[spec] = _load_lcbench(spec) if spec.startswith("lcbench:") else \
