@@ -76,6 +76,7 @@ SYNTHETIC = [PREFIX + name for name in FAMILY]
 TABLES = SHARED + SYNTHETIC
 QUICK_TABLES = ["hyperjump:mnist_epochs", "hyperjump:cnn"]
 WORKERS = [1, 8, 32]
+GP_PEERS = ("syne-mobster", "syne-hypertune")
 STANDARD = ["hyperjump", "hyperband", "nni-hyperband", "nni-bohb", "random"]
 # Every ablation is HyperJump with overrides (hyperjump_advisor/replay/overrides.py): classArgs or replay switches.
 ABLATIONS = ["hyperjump", "hyperjump:exec_mode=parallelism", "hyperjump:several_brackets=false",
@@ -99,13 +100,15 @@ def folder_name(table: str, workers: int) -> str:
     return f"{name}-w{workers}"
 
 
-def parse_seeds_for(items: list[str]) -> list[tuple[str, int]]:
+def parse_seeds_for(items: list[str]) -> list[tuple[str, int, str]]:
+    """``PATTERN=N[@CELL_PATTERN]`` -> (advisor pattern, seeds, cell pattern, "*" when not given)."""
     out = []
     for item in items:
-        pattern, _, n = item.partition("=")
-        if not pattern or not n.isdigit() or int(n) < 1:
-            raise SystemExit(f"--seeds-for takes PATTERN=N (N >= 1), got {item!r}")
-        out.append((pattern, int(n)))
+        pattern, _, rest = item.partition("=")
+        n, _, cell = rest.partition("@")
+        if not pattern or not n.isdigit():
+            raise SystemExit(f"--seeds-for takes PATTERN=N[@CELL_PATTERN] (N >= 0), got {item!r}")
+        out.append((pattern, int(n), cell or "*"))
     return out
 
 
@@ -132,11 +135,12 @@ def workers_of(table: str, workers: list[int], workers_for: list[tuple[str, list
     return out
 
 
-def seeds_of(advisor: str, seeds: int, seeds_for: list[tuple[str, int]]) -> int:
-    """The last matching --seeds-for pattern wins; else --seeds."""
+def seeds_of(advisor: str, seeds: int, seeds_for: list[tuple[str, int, str]], cell: str = "") -> int:
+    """The last --seeds-for rule matching the advisor and the cell's folder name (e.g. cnn-w8) wins; else
+    --seeds. 0: the advisor does not run in that cell."""
     n = seeds
-    for pattern, k in seeds_for:
-        if fnmatch.fnmatchcase(advisor, pattern):
+    for pattern, k, cell_pattern in seeds_for:
+        if fnmatch.fnmatchcase(advisor, pattern) and fnmatch.fnmatchcase(cell, cell_pattern):
             n = k
     return n
 
@@ -208,8 +212,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(REPO / "bench-results"))
     p.add_argument("--seeds", type=int, default=None, help="seeds per advisor (default 20; --quick 5)")
-    p.add_argument("--seeds-for", action="append", default=[], metavar="PATTERN=N",
-                   help="seeds for the advisors matching a shell pattern (repeatable; the last match wins)")
+    p.add_argument("--seeds-for", action="append", default=[], metavar="PATTERN=N[@CELL_PATTERN]",
+                   help="seeds for the advisors matching a shell pattern, in the cells whose folder name (e.g. "
+                        "cnn-w8) matches CELL_PATTERN (default all); 0 = not run there (repeatable; the last "
+                        "match wins)")
     p.add_argument("--tables", nargs="+", default=None, help=f"default {TABLES} (--quick: {QUICK_TABLES})")
     p.add_argument("--workers", nargs="+", type=int, default=WORKERS)
     p.add_argument("--workers-for", action="append", default=[], metavar="TABLE_PATTERN=W[,W...]",
@@ -243,26 +249,31 @@ def main(argv=None) -> int:
     checkpoint_seeds = 0 if args.no_checkpoint else args.checkpoint_seeds
     out = Path(args.out)
     todo = []
+    running: dict[tuple[str, int], list[str]] = {}
     for table, workers in cells:
         (out / folder_name(table, workers) / "runs").mkdir(parents=True, exist_ok=True)
         for advisor in names:
-            settings = chunk_settings(table, workers, advisor, seeds_of(advisor, seeds, seeds_for),
-                                      args.iterations, checkpoint_seeds)
+            n = seeds_of(advisor, seeds, seeds_for, folder_name(table, workers))
+            if n == 0:
+                continue
+            running.setdefault((table, workers), []).append(advisor)
+            settings = chunk_settings(table, workers, advisor, n, args.iterations, checkpoint_seeds)
             path = out / folder_name(table, workers) / "runs" / f"{advisor}.json"
             if args.force or not chunk_done(path, settings):
                 todo.append((table, workers, advisor, settings, str(path)))
     print(f"{len(todo)} chunk(s) to run, results in {out}", file=sys.stderr)
     started = time.time()
     if args.jobs > 1 and len(todo) > 1:
-        # longest first (hyperjump and the model-based advisors on the big tables) keeps both cores busy
-        todo.sort(key=lambda job: (not is_ours(job[2]), job[2] != "nni-bohb", -len(job[3]["seeds"])))
+        # longest first (the GP peers, hyperjump and the model-based advisors) keeps both cores busy
+        todo.sort(key=lambda job: (job[2] not in GP_PEERS, not is_ours(job[2]), job[2] != "nni-bohb",
+                                   -len(job[3]["seeds"])))
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             for future in as_completed([pool.submit(run_chunk, *job) for job in todo]):
                 print(future.result(), file=sys.stderr)
     else:
         for job in todo:
             print(run_chunk(*job), file=sys.stderr)
-    merged = {(table, workers): merge(out, table, workers, names) for table, workers in cells}
+    merged = {cell: merge(out, cell[0], cell[1], running[cell]) for cell in cells if cell in running}
     documents = {k: v[0] for k, v in merged.items()}
     (out / "SUMMARY.md").write_text(summary_markdown(documents, folder_name, out))
     (out / "chunks.md").write_text(chunks_markdown({k: v[1] for k, v in merged.items()}))

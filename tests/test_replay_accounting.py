@@ -347,8 +347,11 @@ def test_run_bench_small_suite(tmp_path):
         import run_bench
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
-    assert run_bench.seeds_of("syne-bo", 20, [("syne-*", 5)]) == 5
-    assert run_bench.seeds_of("hyperjump", 20, [("syne-*", 5)]) == 20
+    rules = run_bench.parse_seeds_for(["syne-*=5", "syne-mobster=0", "syne-mobster=3@cnn-w8"])
+    assert run_bench.seeds_of("syne-bo", 20, rules, "unet-w1") == 5
+    assert run_bench.seeds_of("hyperjump", 20, rules, "cnn-w8") == 20
+    assert run_bench.seeds_of("syne-mobster", 20, rules, "cnn-w8") == 3
+    assert run_bench.seeds_of("syne-mobster", 20, rules, "cnn-w1") == 0
     workers_for = run_bench.parse_workers_for(["synthetic:*=8", "synthetic:needle=1,32"])
     assert run_bench.workers_of("synthetic:dense", [1, 8, 32], workers_for) == [8]
     assert run_bench.workers_of("synthetic:needle", [1, 8, 32], workers_for) == [1, 32]
@@ -358,7 +361,8 @@ def test_run_bench_small_suite(tmp_path):
     table = _partial_table(tmp_path)
     out = tmp_path / "bench"
     assert run_bench.main(["--out", str(out), "--tables", str(table), "--workers", "2", "--seeds", "2",
-                           "--seeds-for", "rand*=3", "--advisors", "hyperjump", "hyperband", "random",
+                           "--seeds-for", "rand*=3", "--seeds-for", "hyperband=0@partial-w2",
+                           "--advisors", "hyperjump", "hyperband", "random",
                            "hyperjump:threshold=0", "--iterations", "1"]) == 0
     assert json.loads((out / "partial-w2" / "runs" / "hyperjump:threshold=0.json").read_text())["runs"][0][
         "advisor"] == "hyperjump:threshold=0"
@@ -366,6 +370,7 @@ def test_run_bench_small_suite(tmp_path):
     chunk = json.loads((out / "partial-w2" / "runs" / "random.json").read_text())
     assert chunk["settings"]["seeds"] == [0, 1, 2] and chunk["wall_seconds"] >= 0
     assert [r["checkpoint"] is not None for r in chunk["runs"]] == [True, False, False]
+    assert not (out / "partial-w2" / "runs" / "hyperband.json").exists()
     readme = (out / "README-table.md").read_text()
     assert readme.startswith("| table | W | HyperJump to 10% / 1% | mean rank (of N) | best peer")
     assert "Mean rank over time, averaged over the cells" in readme
