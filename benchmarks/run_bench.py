@@ -1,24 +1,33 @@
-"""The standard replay suite (``make bench``): the shared tables x {1, 8, 32} workers x all advisors.
+"""The standard replay suite (``make bench``): the shared tables, LCBench 189908 and the synthetic family x
+worker counts x all advisors, with the verdict of every cell.
 
     python benchmarks/run_bench.py [--out bench-results/standard] [--seeds 20] [--seeds-for 'syne-*=5']
-                                   [--checkpoint-seeds 1] [--jobs 2] [--quick] [--force]
+                                   [--workers-for 'synthetic:*=8'] [--checkpoint-seeds 1] [--jobs 2]
+                                   [--quick] [--force]
 
 Layout (resumable: a chunk that already has its JSON with the same settings is not rerun)::
 
     <out>/
-      SUMMARY.md                         one section per table and worker count (ranked advisors,
-                                         hyperjump vs the best peer and hyperband, plot, the
+      SUMMARY.md                         every cell's verdict line, the mean rank over time averaged
+                                         over the cells, then one section per table and worker count
+                                         (ranked advisors, hyperjump vs the best peer and hyperband, the
+                                         verdict: p-values, bootstrap intervals, mean ranks; plot; the
                                          calibration of the jumps of this project's advisors)
-      README-table.md                    the speed-up table the README includes verbatim
-      chunks.md                          wall time of every chunk (for planning the budget)
+      README-table.md                    the table the README includes verbatim
+      chunks.md                          wall and CPU time of every chunk (for planning the budget)
       <table>-w<W>/runs/<advisor>.json   one chunk = one advisor, all its seeds
       <table>-w<W>/results.json          merged chunks (schema: hyperjump_advisor.replay.report)
       <table>-w<W>/report.md, regret.png, calibration.png
 
-Advisors: by default every registered advisor except this project's ablations (``hyperjump-*``):
-``hyperjump``, ``hyperband``, NNI's advisors, ``random`` and the peers registered in
-``hyperjump_advisor.replay.advisors``. Seeds: ``--seeds`` for all, ``--seeds-for PATTERN=N`` for the
-advisors whose name matches the shell pattern (e.g. GP-based peers, which are slow: at least 5).
+Tables: by default the five real tables (``hyperjump:cnn``, ``cnn_time3``, ``mnist_epochs``, ``unet``,
+``lcbench:189908``) and the seven ``synthetic:*`` members (``hyperjump_advisor.replay.synthetic_family``);
+``--workers-for PATTERN=W,...`` gives the tables matching a pattern their own worker counts.
+
+Advisors: by default every registered advisor: ``hyperjump``, ``hyperband``, NNI's advisors, ``random`` and
+the peers registered in ``hyperjump_advisor.replay.advisors``; ablations are overrides
+(``hyperjump:threshold=0``, see ``hyperjump_advisor.replay.overrides``). Seeds: ``--seeds`` for all,
+``--seeds-for PATTERN=N[@CELL_PATTERN]`` for the advisors whose name matches the shell pattern, in the cells
+whose folder name matches (e.g. ``syne-mobster=5@cnn-w8``; ``=0``: not run there).
 
 Checkpointing: runs are identical with and without the advisor's state checkpointing (it changes no
 decision; the clock does not charge advisor time), but writing the state after every command costs
@@ -26,8 +35,8 @@ this project's advisor much CPU. So the first ``--checkpoint-seeds`` seeds of ea
 it on (as in a real experiment), the others with it off; report.md shows the advisor seconds of each
 kind. ``--checkpoint-seeds 0`` turns it off everywhere.
 
-``--quick`` (``make bench-quick``): two tables (mnist_epochs, cnn), 5 seeds (pass --seeds-for for slow peers),
-one checkpointed seed: a smoke test of the whole pipeline in a few minutes.
+``--quick`` (``make bench-quick``): three tables (mnist_epochs, cnn, synthetic:needle) at 8 workers, 5 seeds
+(pass --seeds-for for slow peers), one checkpointed seed: a smoke test of the whole pipeline.
 
 Calibration: each run of this project's advisors holds its jumps scored against the table's truth
 (``hyperjump_advisor.replay.calibration``); SUMMARY.md and report.md show them binned by predicted rEAR. A
@@ -74,7 +83,8 @@ from hyperjump_advisor.replay.tables import auto_time_limit, resolve_R_eta  # no
 SHARED = ["hyperjump:cnn", "hyperjump:cnn_time3", "hyperjump:mnist_epochs", "hyperjump:unet", "lcbench:189908"]
 SYNTHETIC = [PREFIX + name for name in FAMILY]
 TABLES = SHARED + SYNTHETIC
-QUICK_TABLES = ["hyperjump:mnist_epochs", "hyperjump:cnn"]
+QUICK_TABLES = ["hyperjump:mnist_epochs", "hyperjump:cnn", "synthetic:needle"]
+QUICK_WORKERS = [8]
 WORKERS = [1, 8, 32]
 GP_PEERS = ("syne-mobster", "syne-hypertune")
 STANDARD = ["hyperjump", "hyperband", "nni-hyperband", "nni-bohb", "random"]
@@ -217,7 +227,7 @@ def main(argv=None) -> int:
                         "cnn-w8) matches CELL_PATTERN (default all); 0 = not run there (repeatable; the last "
                         "match wins)")
     p.add_argument("--tables", nargs="+", default=None, help=f"default {TABLES} (--quick: {QUICK_TABLES})")
-    p.add_argument("--workers", nargs="+", type=int, default=WORKERS)
+    p.add_argument("--workers", nargs="+", type=int, default=None, help=f"default {WORKERS} (--quick: {QUICK_WORKERS})")
     p.add_argument("--workers-for", action="append", default=[], metavar="TABLE_PATTERN=W[,W...]",
                    help="worker counts for the tables matching a shell pattern (repeatable; the last match wins), "
                         "e.g. 'synthetic:*=8'")
@@ -229,7 +239,8 @@ def main(argv=None) -> int:
                    help="the first N seeds of each chunk run with the advisor's state checkpointing on")
     p.add_argument("--no-checkpoint", action="store_true", help="same as --checkpoint-seeds 0")
     p.add_argument("--quick", action="store_true",
-                   help=f"quick profile: tables {QUICK_TABLES}, 5 seeds (--seeds-for still applies)")
+                   help=f"quick profile: tables {QUICK_TABLES} at {QUICK_WORKERS} workers, 5 seeds "
+                        "(--seeds-for still applies)")
     p.add_argument("--readme-table", default=None, help="where to write the README table (default OUT/README-table.md)")
     p.add_argument("--jobs", type=int, default=1, help="chunks run in parallel processes")
     p.add_argument("--force", action="store_true", help="rerun chunks that are already done")
@@ -238,7 +249,8 @@ def main(argv=None) -> int:
     seeds = args.seeds if args.seeds is not None else (5 if args.quick else 20)
     seeds_for = parse_seeds_for(args.seeds_for)
     workers_for = parse_workers_for(args.workers_for)
-    cells = [(table, w) for table in tables for w in workers_of(table, args.workers, workers_for)]
+    workers = args.workers or (QUICK_WORKERS if args.quick else WORKERS)
+    cells = [(table, w) for table in tables for w in workers_of(table, workers, workers_for)]
     names = args.advisors or default_advisors()
     try:
         for name in names:
