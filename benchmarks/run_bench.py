@@ -45,13 +45,14 @@ chunk written before calibration existed has none and is reused as it is (``--fo
 Time limits: ``auto`` = 4 Hyperband iterations of the table's mean training time per level,
 divided by the worker count (``hyperjump_advisor.replay.tables.auto_time_limit``).
 
-Budget (measured on the 2-core machine, one seed of every (table, workers) of the four shared tables,
-checkpointing off; CPU seconds summed over the 12 table x worker combinations): hyperjump 40, nni-bohb
-24-33, hyperband 9, nni-hyperband 9, random 2, i.e. about 85-95 s per seed for the five standard
-advisors, so 20 seeds take ~30 CPU-minutes (~15 min with --jobs 2). A checkpointed run adds about
-20-45 s (hyperjump) and 12-20 s (hyperband) of wall time, mostly the state file written and fsync'ed
-after every command, so --checkpoint-seeds 1 adds ~10 min of chunk time (~5 min with --jobs 2).
-chunks.md records every chunk's wall time; peers (Syne Tune, DEHB, Optuna) come on top.
+Budget (chunks.md records every chunk's wall and CPU seconds; CPU is the figure to plan with on a shared
+machine). Measured 2026-12-07, one seed per chunk, checkpointing off: the eleven advisors that fit no GP per
+decision take 28-38 CPU-s per seed and cell at 8 workers on the five real tables and 29-33 CPU-s on the
+synthetic members (hyperjump 5-12 of it, syne-bohb 4-11, each peer ~1.5-2 s of subprocess start); at 1 worker
+on cnn the same; MOBSTER and Hyper-Tune with their GP cost bounds (peers/syne.py) ~66 CPU-s per seed. A
+checkpointed run adds about 20-45 s (hyperjump) and 12-20 s (hyperband) of wall time (the state file written
+and fsync'ed after every command). ``make bench`` (22 cells x 8 seeds, GP peers on 2 cells x 5 seeds,
+ablations, cost tables) is thus ~8,000 CPU-s, an estimated 70-85 min with --jobs 2 on an idle 2-core machine.
 
 Runs are deterministic per seed (seeds 0..N-1) unless the advisors' compute time is charged.
 """
