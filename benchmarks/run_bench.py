@@ -5,7 +5,8 @@ worker counts x all advisors, with the verdict of every cell.
                                    [--workers-for 'synthetic:*=8'] [--checkpoint-seeds 1] [--jobs 2]
                                    [--quick] [--force]
 
-Layout (resumable: a chunk that already has its JSON with the same settings is not rerun)::
+Layout (resumable: a chunk that already has its JSON with the same settings is not rerun, and a stopped
+chunk continues after the seeds it saved in ``<advisor>.partial.json``)::
 
     <out>/
       SUMMARY.md                         every cell's verdict line, the mean rank over time averaged
@@ -171,19 +172,38 @@ def run_chunk(table: str, workers: int, advisor: str, settings: dict, path: str)
     t = load_table(table)
     budget_map = resolve_R_eta(t)
     spec = advisors.get(advisor)
+    partial = Path(path).with_suffix(".partial.json")
+    runs, wall, cpu = _resume(partial, settings)
     started, cpu_started = time.time(), _cpu_seconds()
-    runs = []
-    for seed in settings["seeds"]:
+    for seed in settings["seeds"][len(runs):]:
         config = SimConfig(workers=workers, time_limit=settings["time_limit"],
                            checkpoint=seed < settings["checkpoint_seeds"])
         runs.append(run_one(spec, t, budget_map, seed, config))
-    wall, cpu = time.time() - started, _cpu_seconds() - cpu_started
-    tmp = Path(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps({"settings": settings, "runs": runs, "wall_seconds": wall, "cpu_seconds": cpu}))
-    os.replace(tmp, path)
+        _write(partial, {"settings": settings, "runs": runs, "wall_seconds": wall + time.time() - started,
+                         "cpu_seconds": cpu + _cpu_seconds() - cpu_started})
+    wall, cpu = wall + time.time() - started, cpu + _cpu_seconds() - cpu_started
+    _write(Path(path), {"settings": settings, "runs": runs, "wall_seconds": wall, "cpu_seconds": cpu})
+    partial.unlink(missing_ok=True)
     errors = sum(1 for r in runs if r.get("error"))
     return f"{folder_name(table, workers)}/{advisor}: {len(runs)} runs in {wall:.0f} s (CPU {cpu:.0f} s)" + \
         (f", {errors} with errors" if errors else "")
+
+
+def _resume(partial: Path, settings: dict) -> tuple[list, float, float]:
+    """(runs, wall, CPU seconds) of the seeds a stopped chunk with the same settings already finished."""
+    try:
+        done = json.loads(partial.read_text())
+    except (OSError, json.JSONDecodeError):
+        return [], 0.0, 0.0
+    if done.get("settings") != json.loads(json.dumps(settings)):
+        return [], 0.0, 0.0
+    return done["runs"], done.get("wall_seconds") or 0.0, done.get("cpu_seconds") or 0.0
+
+
+def _write(path: Path, document: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document))
+    os.replace(tmp, path)
 
 
 def _cpu_seconds() -> float:

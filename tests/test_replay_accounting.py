@@ -379,3 +379,13 @@ def test_run_bench_small_suite(tmp_path):
     assert "best peer" in summary and "partial-w2/regret.png" in summary
     assert "## Verdicts" in summary and "Verdict against hyperjump" in summary
     assert (out / "chunks.md").exists() and (out / "partial-w2" / "regret.png").exists()
+    # a stopped chunk resumes after the seeds it saved (here: a partial file of a 4-seed chunk holding 3 runs)
+    longer = dict(chunk["settings"], seeds=[0, 1, 2, 3])
+    saved = [dict(r, resumed_marker=True) for r in chunk["runs"]]
+    (out / "partial-w2" / "runs" / "random.partial.json").write_text(json.dumps({"settings": longer, "runs": saved}))
+    assert run_bench.main(["--out", str(out), "--tables", str(table), "--workers", "2", "--seeds", "2",
+                           "--seeds-for", "rand*=4", "--advisors", "random", "--iterations", "1"]) == 0
+    resumed = json.loads((out / "partial-w2" / "runs" / "random.json").read_text())["runs"]
+    assert [r.get("resumed_marker", False) for r in resumed] == [True, True, True, False]
+    assert [r["seed"] for r in resumed] == [0, 1, 2, 3]
+    assert not (out / "partial-w2" / "runs" / "random.partial.json").exists()
