@@ -41,7 +41,7 @@ demo: register
 peers: install
 	$(PY) -m hyperjump_advisor.replay --setup-peers
 
-# The standard suite (README, Benchmarks; estimated 75-85 min on the 2-core machine when it is otherwise idle,
+# The standard suite (README, Benchmarks; estimated 80-85 min on the 2-core machine when it is otherwise idle,
 # from measured per-chunk CPU times, see benchmarks/run_bench.py): the five real tables (the four shared ones and
 # LCBench 189908) at 1, 8 and 32 workers and the seven synthetic members at 8 workers, every advisor, 8 seeds;
 # MOBSTER and Hyper-Tune 5 seeds on mnist_epochs and cnn at 8 workers only; the ablations (overrides of hyperjump)

@@ -50,10 +50,10 @@ Budget (chunks.md records every chunk's wall and CPU seconds; CPU is the figure 
 machine). Measured 2026-12-07, one seed per chunk, checkpointing off: the eleven advisors that fit no GP per
 decision take 28-38 CPU-s per seed and cell at 8 workers on the five real tables and 29-33 CPU-s on the
 synthetic members (hyperjump 5-12 of it, syne-bohb 4-11, each peer ~1.5-2 s of subprocess start); at 1 worker
-on cnn the same; MOBSTER and Hyper-Tune with their GP cost bounds (peers/syne.py) ~66 CPU-s per seed. A
-checkpointed run adds about 20-45 s (hyperjump) and 12-20 s (hyperband) of wall time (the state file written
+on cnn the same; MOBSTER and Hyper-Tune with their GP cost bounds (peers/syne.py) 66-92 and 93-174 CPU-s per
+seed. A checkpointed run adds about 20-45 s (hyperjump) and 12-20 s (hyperband) of wall time (the state file written
 and fsync'ed after every command). ``make bench`` (22 cells x 8 seeds, GP peers on 2 cells x 5 seeds,
-ablations, cost tables) is thus ~8,000 CPU-s, an estimated 70-85 min with --jobs 2 on an idle 2-core machine.
+ablations, cost tables) is thus ~9,000 CPU-s, an estimated 80-85 min with --jobs 2 on an idle 2-core machine.
 
 Runs are deterministic per seed (seeds 0..N-1) unless the advisors' compute time is charged.
 """
