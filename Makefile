@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install register test test-fast typecheck fuzz demo bench bench-quick peers clean
+.PHONY: install register test test-fast typecheck fuzz demo bench bench-quick peers golden clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,20 @@ test: register peers
 
 # The pure modules (search space, schedule, model, risk and their seams) are typed strictly; the package, plainly.
 PURE = hyperjump_advisor/searchspace.py hyperjump_advisor/schedule.py hyperjump_advisor/model \
-       hyperjump_advisor/risk hyperjump_advisor/posterior.py hyperjump_advisor/jumping.py hyperjump_advisor/metrics.py
+       hyperjump_advisor/risk hyperjump_advisor/posterior.py hyperjump_advisor/jumping.py hyperjump_advisor/metrics.py \
+       hyperjump_advisor/async_schedule \
+       hyperjump_advisor/diagnostics.py hyperjump_advisor/diagnostics_feed.py \
+       hyperjump_advisor/ties.py
 typecheck: install
 	$(PY) -m mypy hyperjump_advisor
 	$(PY) -m mypy --strict --follow-imports=silent $(PURE)
 
 test-fast: install
 	$(PY) -m pytest -q -ra -m "not e2e and not slow"
+
+# Re-record the golden command traces (tests/golden/) after a change of behaviour made on purpose.
+golden: install
+	$(PY) tests/golden_traces.py
 
 demo: register
 	$(PY) examples/mnist-hyperjump/run_demo.py
@@ -45,7 +52,7 @@ peers: install
 # from measured per-chunk CPU times, see benchmarks/run_bench.py): the five real tables (the four shared ones and
 # LCBench 189908) at 1, 8 and 32 workers and the seven synthetic members at 8 workers, every advisor, 8 seeds;
 # MOBSTER and Hyper-Tune 5 seeds on mnist_epochs and cnn at 8 workers only; the ablations (overrides of hyperjump)
-# on four synthetic members at 8 workers, 4 seeds; and the cost tables (model, decision, scale, persistence).
+# on four synthetic members at 8 workers, 4 seeds; and the cost tables (model, decision, small operations, scale, persistence).
 GP_CELLS = --seeds-for 'syne-mobster=0' --seeds-for 'syne-hypertune=0' \
            --seeds-for 'syne-mobster=5@mnist_epochs-w8' --seeds-for 'syne-hypertune=5@mnist_epochs-w8' \
            --seeds-for 'syne-mobster=5@cnn-w8' --seeds-for 'syne-hypertune=5@cnn-w8'
@@ -57,6 +64,7 @@ bench: register peers
 	mkdir -p bench-results
 	$(PY) benchmarks/bench_model.py | tee bench-results/model.md
 	$(PY) benchmarks/bench_decision.py | tee bench-results/decision.md
+	$(PY) benchmarks/bench_small_costs.py | tee bench-results/small-costs.md
 	$(PY) benchmarks/bench_scale.py --trials 20000 | tee bench-results/scale.md
 	$(PY) benchmarks/bench_scale.py --trials 3000 --compare-persistence | tee bench-results/persistence.md
 	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/standard --seeds 8 --checkpoint-seeds 0 \

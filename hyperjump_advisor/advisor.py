@@ -12,6 +12,7 @@ Protocol rules learned from NNI 3.0 (see README, "How it talks to NNI"):
 """
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from .metrics import intermediate_budget, load_json, metric_value, read_metric
 from .model.fitting import import_gpy
 from .records import Records
 from .searchspace import SearchSpace, SearchSpaceError
-from .settings import ClassArgsError, Settings, parse_class_args
+from .settings import ClassArgsError, Settings, parse_class_args, serial_starts_warning
 
 _logger = logging.getLogger("hyperjump_advisor")
 
@@ -55,6 +56,8 @@ class HyperJump(MsgDispatcherBase):
             self.report_error(f"HyperJump: {error}")
             raise
         _set_log_levels(self.settings.log_level if "log_level" in class_args else None)
+        if serial_starts_warning(class_args):
+            _logger.warning("%s", serial_starts_warning(class_args))
         import_gpy()  # at the dispatcher's start, not inside the command that starts the first refit
         self._reset_state()
 
@@ -63,10 +66,17 @@ class HyperJump(MsgDispatcherBase):
         self.records = Records(_log_folder())
         self.engine = Engine(self.settings, send_trial=self._send_trial, kill=self._send_kill, audit=self._audit,
                              trial_record=lambda row: self.records.trial(row))
+        if getattr(self, "_trial_clock", None) is not None:
+            self.engine.diagnostics.use_clock(self._trial_clock)
         self.restored = False
         self._save_failing = False
         self._halt_reported = False
         self._journal: Optional[journal.Journal] = None
+
+    def use_trial_clock(self, clock: Any) -> None:
+        """Measure trial durations on this clock (the replay's simulated one) instead of the wall clock."""
+        self._trial_clock = clock
+        self.engine.diagnostics.use_clock(clock)
 
     def _send_trial(self, payload: dict[str, Any]) -> None:
         self.send(CommandType.NewTrialJob, json.dumps(payload))  # plain values: standard JSON is NNI's
@@ -125,9 +135,9 @@ class HyperJump(MsgDispatcherBase):
         self._halt_reported = True
         message = failures.explain()
         first = failures.first[0] if failures.first else None
-        tail = _stderr_tail(self.records.folder, first.trial_job_id if first else None)
+        tail = _stderr_tail(self.records.folder, first.trial_job_id) if first is not None else ""
         if tail:
-            message += f"\nIts stderr ends with:\n{tail}"
+            message += "\n" + tail
         self.records.event({"event": "halted", "reason": message})
         self.send(CommandType.NoMoreTrialJobs, "")
         self.report_error(message)
@@ -239,16 +249,33 @@ class HyperJump(MsgDispatcherBase):
                      e.evidence.incumbent)
 
 
+def stderr_paths(log_folder: str, job: str) -> list[str]:
+    """Where NNI 3.0 keeps a trial's stderr on the manager's machine: the local training service writes
+    ``<experiment>/environments/<env>/trials/<job>/trial.stderr``; the remote one leaves it on the remote host
+    and copies it to ``<experiment>/trials/<job>/trial.stderr`` only when the web UI opens the trial's log;
+    NNI 2's local service wrote ``<experiment>/trials/<job>/stderr``."""
+    experiment = os.path.dirname(os.path.abspath(log_folder))
+    local = glob.glob(os.path.join(glob.escape(experiment), "environments", "*", "trials", glob.escape(job),
+                                   "trial.stderr"))
+    remote_copy = os.path.join(experiment, "trials", job, "trial.stderr")
+    nni2_local = os.path.join(experiment, "trials", job, "stderr")
+    return sorted(local) + [remote_copy, nni2_local]
+
+
 def _stderr_tail(log_folder: Optional[str], job: Optional[str], lines: int = 15) -> str:
-    """The end of a local trial's stderr (``<experiment>/trials/<job>/stderr``), or '' when not at hand."""
+    """The end of a trial's stderr ('' when it is empty), or where to find it when it is not on this machine."""
     if not log_folder or not job:
-        return ""
-    path = os.path.join(os.path.dirname(os.path.abspath(log_folder)), "trials", job, "stderr")
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return "".join(f.readlines()[-lines:]).rstrip()
-    except OSError:
-        return ""
+        return f"Its stderr was not found (trial job {job or 'unknown'})."
+    for path in stderr_paths(log_folder, job):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                tail = "".join(f.readlines()[-lines:]).rstrip()
+        except OSError:
+            continue
+        return f"Its stderr ({path}) ends with:\n{tail}" if tail else ""
+    return (f"Its stderr is not on this machine: on a remote training service it stays on the remote host (in "
+            f"trials/{job}/trial.stderr of the experiment's folder there); opening the trial's log in the web UI "
+            f"copies it to trials/{job}/ of this experiment's folder.")
 
 
 def _count(data: Any) -> Optional[int]:

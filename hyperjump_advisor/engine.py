@@ -22,6 +22,7 @@ import time
 from typing import Any, Callable, Optional
 
 from . import stall_guard
+from .diagnostics_feed import DiagnosticsFeed, calibrated_posterior
 from .async_schedule import AsyncScheduler, build_async_scheduler
 from .evidence import Evidence
 from .jumping import AuditSink, RiskOptions, RiskPolicy, min_jump_observations, min_observations
@@ -52,7 +53,7 @@ class Engine:
         self.evidence = Evidence(settings.R, lambda c: self.searcher.encoded[c])
         self.ledger = Ledger()
         self.scheduler: Scheduler | AsyncScheduler
-        if settings.exec_mode == ASYNC_MODE:  # ASHA's rungs with HyperJump's risk (async_schedule.py)
+        if settings.exec_mode == ASYNC_MODE:  # ASHA's rungs with HyperJump's risk (async_schedule/)
             self.scheduler = build_async_scheduler(settings, self.searcher, self.evidence, self._audit)
         else:
             self.scheduler = Scheduler(settings.R, settings.eta, ExecMode(settings.exec_mode),
@@ -61,6 +62,9 @@ class Engine:
                                        on_event=self._audit)
         self.searcher.attach(self.scheduler)  # the searcher reads which configuration ran at which budget
         self.stage_budgets = {st.budget for bracket in self.scheduler.iteration_plans for st in bracket}
+        self.diagnostics = DiagnosticsFeed(sorted(self.stage_budgets), self._audit, self.clock,
+                                           self.evidence.predict_as_it_stands)
+        self.diagnostics.attach(self.evidence, self.scheduler, settings)   # and learned_brackets, when set
         self.credit = 0
         self.failures = FailureStreak(settings.max_consecutive_failures)
         self.touched_brackets: set[int] = set()  # brackets whose slots changed (for the journal)
@@ -72,12 +76,14 @@ class Engine:
         self.searcher.set_space(space)
         s = self.settings
         model = self.evidence.install_model(space.n_dims, min_observations(space.n_params),
-                                            seed=0 if s.seed is None else s.seed)
+                                            seed=0 if s.seed is None else s.seed,
+                                            refuse_collapsed_fits=s.keep_budget_term)
         if s.jumping:
             options = RiskOptions(eta=s.eta, R=s.R, threshold=s.threshold, best_loss=s.best_loss,
                                   order_by_risk=s.order_by_risk, rank_one_order=s.rank_one_order,
                                   noise_std=s.noise_std, min_stage_observations=min_jump_observations(space.n_params))
-            self.scheduler.policy = RiskPolicy(options, model, self.searcher.encodings,
+            beliefs = calibrated_posterior(model, self.diagnostics.state) if s.calibrated_risk else model
+            self.scheduler.policy = RiskPolicy(options, beliefs, self.searcher.encodings,
                                                lambda: self.evidence.incumbent_loss, self._audit,
                                                lambda b: len({c for c, at, _ in self.evidence.observations if at >= b}))
 
@@ -118,8 +124,10 @@ class Engine:
         trial = self.ledger.open_trial(slot, self.clock())
         parameters = dict(self.searcher.configs[slot.config_id])
         parameters[BUDGET_KEY] = int(slot.budget)
+        resumed_from = int(self.evidence.completed_budget.get(slot.config_id, 0)) if self.settings.pause_resume else 0
         if self.settings.pause_resume:  # the one bookkeeping key a trial gets (trial.Checkpoint reads it)
-            parameters[RESUME_KEY] = int(self.evidence.completed_budget.get(slot.config_id, 0))
+            parameters[RESUME_KEY] = resumed_from
+        self.diagnostics.trial_sent(trial.parameter_id, resumed_from, slot.budget)
         self._send_trial({"parameter_id": trial.parameter_id, "parameter_source": "algorithm",
                           "parameters": plain(parameters), "parameter_index": 0})
         return trial
@@ -163,6 +171,8 @@ class Engine:
             return
         trial.final_seen = True
         trial.awaiting_final = False
+        if value is not None:
+            self.diagnostics.trial_done(trial.parameter_id)   # its seconds, even when our kill came too late
         if trial.killed_by_us:
             # our kill came too late (the trial finished first): the slot stays skipped, the measurement is kept,
             # and the trial's record shows what it reported
@@ -366,9 +376,14 @@ class FailureStreak:
                 f"(classArgs.max_consecutive_failures = {self.limit}).")
         if trial is None:
             return head
+        if why.startswith("ended as FAILED"):
+            hint = " The trial process itself failed: its error is in its stderr."
+        elif "final metric" in why and "'default'" not in why:
+            hint = " A trial must report nni.report_final_result(number) or {'default': number, ...}."
+        else:
+            hint = ""
         return (f"{head} The first, trial {trial.trial_job_id} (parameter {trial.parameter_id}, TRIAL_BUDGET "
-                f"{trial.slot.budget}), {why}. A trial must report nni.report_final_result(number) or "
-                f"{{'default': number, ...}}.")
+                f"{trial.slot.budget}), {why}.{hint}")
 
 
 def _import_row(item: Any, parse: Callable[[Any], Optional[float]], R: int) -> tuple[Optional[dict[str, Any]],

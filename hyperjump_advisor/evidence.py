@@ -31,14 +31,17 @@ class Evidence:
         self.incumbent: Optional[tuple[float, int]] = None  # (loss at R, config_id)
         self.completed_budget: dict[int, int] = {}          # config_id -> largest budget with a final result
         self.model: Optional[MultiFidelityGP] = None
+        self.on_new: Callable[[int, int, float], None] = lambda config_id, budget, loss: None  # before the model learns it
 
     @property
     def incumbent_loss(self) -> Optional[float]:
         return None if self.incumbent is None else self.incumbent[0]
 
-    def install_model(self, n_dims: int, min_observations: int, seed: int) -> MultiFidelityGP:
+    def install_model(self, n_dims: int, min_observations: int, seed: int,
+                      refuse_collapsed_fits: bool = False) -> MultiFidelityGP:
         """A fresh GP fed with every observation so far."""
-        self.model = MultiFidelityGP(n_dims, min_observations, seed=seed)
+        self.model = MultiFidelityGP(n_dims, min_observations, seed=seed,
+                                     refuse_collapsed_fits=refuse_collapsed_fits)
         for config_id, budget, loss in self.observations:
             self._feed(config_id, budget, loss)
         return self.model
@@ -49,6 +52,7 @@ class Evidence:
         if key in self._measured:
             return False
         self._measured.add(key)
+        self.on_new(config_id, int(budget), float(loss))
         self.observations.append((config_id, int(budget), float(loss)))
         self._feed(config_id, budget, loss)
         return True
@@ -71,6 +75,14 @@ class Evidence:
             self.incumbent = (loss, config_id)
             return True
         return False
+
+    def predict_as_it_stands(self, config_id: int, budget: int) -> Optional[tuple[float, float]]:
+        """The model's predictive (mean, std) of a configuration at a budget, changing no state (None: cannot)."""
+        x = self.encoding(config_id)
+        if x is None or self.model is None:
+            return None
+        out = self.model.predict_as_it_stands(x[None, :], budget / self.R)
+        return None if out is None else (float(out[0][0]), float(out[1][0]))
 
     def _feed(self, config_id: int, budget: float, loss: float) -> None:
         x = self.encoding(config_id)

@@ -6,11 +6,20 @@
   from and to stage and budget, the configurations kept and discarded; for a jump also the rEAR of
   each accepted hop, the first rejected hop's rEAR, the threshold and ``scale``, the l* that
   normalised rEAR), ``"no_jump"`` (one in ten risk evaluations that did not jump), ``"incumbent"``,
-  ``"resume"``. In ``exec_mode: async`` also ``"async_jump_risk"`` (a configuration promoted past rungs:
-  the rEAR, bar and budget of each rung weighed, ``scale``) and promotions of ``kind`` ``"rung_stop"``.
+  ``"resume"``, ``"restart"``, ``"halted"`` (the advisor stopped the experiment: ``reason``). In
+  ``exec_mode: async`` promotions have ``kind`` ``"asha"`` (top 1/eta of its rung), ``"challenger"``
+  (its rung's best, beating the incumbent), ``"async_jump"`` (past rungs; ``rule`` says which of the two
+  let it out) or ``"rung_stop"`` (the rung's remaining candidates discarded: ``rear_per_hop``,
+  ``threshold``), and each ``async_jump`` follows an ``"async_jump_risk"`` (the rEAR, bar and budget of
+  each rung weighed, the first over the threshold included, ``scale``). ``"workload_diagnostics"`` (after 10 results, then each time their count grew by 25%; see
+  ``diagnostics.py``): ``rank_correlation`` (per pair of budgets: ``low_budget``, ``high_budget``, ``n``,
+  ``spearman``, ``ci_low``, ``ci_high``), ``cost_per_budget`` (``budget``, ``n``, ``median_seconds`` of
+  trials trained from scratch), ``calibration`` (``n``, ``coverage_90``), ``time`` (seconds since start).
 - ``hyperjump-trials.csv``: a row per trial when its outcome is known (a row again if a late FINAL
   revises it: the last row of a parameter id wins). Its parameters are the ones the trial really
-  ran (NNI's web UI can show another trial's, issue 5726).
+  ran (NNI's web UI can show another trial's, issue 5726). ``killed`` 1 with a metric is a late kill:
+  the trial finished before the advisor's kill reached it (NNI says SUCCEEDED); its result is real and
+  ``hyperjump-results`` shows it as DONE, "completed after a late kill".
 
 Best effort: a failed write is logged once and never stops the experiment.
 """

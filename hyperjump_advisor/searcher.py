@@ -37,6 +37,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import ties
 from .files import plain
 from .posterior import Posterior
 from .searchspace import SearchSpace
@@ -273,7 +274,7 @@ class Searcher:
                   best: float, taken: set[Key]) -> list[int]:
         """Greedy kriging-believer batch over the best candidates by plain EI, pending configurations fantasised."""
         size = min(len(keys), max(MAX_BELIEVER_CANDIDATES // 2, 5 * n), MAX_BELIEVER_CANDIDATES)
-        order = [int(i) for i in np.argsort(-ei, kind="stable")]
+        order = [int(i) for i in ties.descending(ei)]
         short: list[int] = []
         seen: set[Key] = set(taken)
         for i in order:

@@ -5,6 +5,7 @@ and names the field, the bad value and what is allowed.
 """
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, fields
 from typing import Any, Optional
@@ -15,10 +16,23 @@ from .schedule import ExecMode
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # exec_mode "async" (the default): asynchronous Hyperband's brackets on shared rungs at Hyperband's budgets,
 # promotions as soon as a configuration ranks in the top 1/eta of its rung, jumps past rungs and stops decided by
-# rEAR (async_schedule.py). There p_no_jump is drawn per configuration and hold_first_bracket does not apply.
+# rEAR (async_schedule/). There p_no_jump is drawn per configuration and hold_first_bracket does not apply.
 # "serial" and "parallelism" are the synchronous brackets of schedule.py. Measured in the replay: see README.
 ASYNC_MODE = "async"
 EXEC_MODES = tuple(m.value for m in ExecMode) + (ASYNC_MODE,)
+
+
+SERIAL_STARTS_OFF = (
+    "classArgs.serial_starts is false: NNI 3.0's local and remote training services hand a starting trial the "
+    "oldest waiting parameters, whoever they were sent for (NNI issue 5726), so NNI's trial list, its web UI and "
+    "`nnictl trial ls` will show another trial's parameters and TRIAL_BUDGET for many trials (measured on the quick "
+    "start: 27% of the trials with 2 concurrent trials, 59% with 4). The advisor's own records stay right: read "
+    "the configurations with `hyperjump-results`. Leave serial_starts out (true) to keep NNI's list right.")
+
+
+def serial_starts_warning(class_args: dict[str, Any]) -> Optional[str]:
+    """What a user who turns serial_starts off loses, or None."""
+    return SERIAL_STARTS_OFF if class_args.get("serial_starts") is False else None
 
 
 class ClassArgsError(ValueError):
@@ -44,7 +58,10 @@ class Settings:
     hold_first_bracket: bool = False
     max_consecutive_failures: int = 10
     log_level: str = "info"
-    serial_starts: bool = False
+    serial_starts: bool = True   # NNI issue 5726: see SERIAL_STARTS_OFF
+    calibrated_risk: bool = False
+    learned_brackets: bool = False
+    keep_budget_term: bool = False
 
     @property
     def maximize(self) -> bool:
@@ -94,7 +111,10 @@ def parse_class_args(**class_args: Any) -> Settings:
     """Validate NNI classArgs into :class:`Settings`; raise :class:`ClassArgsError` naming the field."""
     unknown = sorted(set(class_args) - set(Settings.allowed_keys()))
     if unknown:
-        raise ClassArgsError(f"unknown classArgs {', '.join(unknown)}; "
+        known = {k.lower(): k for k in Settings.allowed_keys()}
+        guesses = [f"{k} (did you mean {known[m[0]]}?)" if m else k
+                   for k, m in ((k, difflib.get_close_matches(k.lower(), list(known), n=1)) for k in unknown)]
+        raise ClassArgsError(f"unknown classArgs {', '.join(guesses)}; "
                              f"allowed: {', '.join(Settings.allowed_keys())}")
     d = Settings()
     get = lambda k: class_args.get(k, getattr(d, k))  # noqa: E731
@@ -112,7 +132,8 @@ def parse_class_args(**class_args: Any) -> Settings:
         raise ClassArgsError(f"classArgs.best_metric must be a finite number (the best attainable metric), "
                              f"got {best_metric!r}")
     for flag in ("order_by_risk", "rank_one_order", "pause_resume", "opportunistic", "hold_first_bracket",
-                 "serial_starts"):
+                 "serial_starts", "calibrated_risk",
+                 "learned_brackets", "keep_budget_term"):
         if not isinstance(get(flag), bool):
             raise ClassArgsError(f"classArgs.{flag} must be true or false, got {get(flag)!r}")
     noise_std = get("noise_std")
@@ -141,4 +162,7 @@ def parse_class_args(**class_args: Any) -> Settings:
                                       "0 never stops"),
         log_level=_choice("log_level", get("log_level"), LOG_LEVELS),
         serial_starts=get("serial_starts"),
+        calibrated_risk=get("calibrated_risk"),
+        learned_brackets=get("learned_brackets"),
+        keep_budget_term=get("keep_budget_term"),
     )

@@ -12,6 +12,8 @@ import math
 import numpy as np
 from scipy.stats import norm
 
+from . import ties
+
 POOL_PER_CONFIG = 20   # candidates drawn per model-chosen configuration
 MIN_POOL = 500
 MAX_POOL = 20_000      # bounds a huge bracket's cost (R > 10,000); the rest of it is then drawn uniformly
@@ -37,9 +39,10 @@ def split_random_and_model(n: int, random_fraction: float) -> tuple[int, int]:
 
 
 def top_distinct(scores: np.ndarray, keys: list, k: int, taken: set) -> list[int]:
-    """Indices of the k best scores whose keys are not taken yet (nor repeated among the picks)."""
+    """Indices of the k best scores whose keys are not taken yet (nor repeated among the picks); scores are
+    compared by the tie rule (``ties``: 24 significant bits, ties to the lower index)."""
     picked: list[int] = []
-    for i in np.argsort(-scores, kind="stable"):
+    for i in ties.descending(scores):
         if len(picked) == k:
             break
         if keys[i] in taken:
@@ -79,7 +82,7 @@ def believer_batch(mean: np.ndarray, cov: np.ndarray, n_candidates: int, k: int,
     for _ in range(min(k, n_candidates)):
         std = np.sqrt(np.clip(np.diag(cov), 0.0, None))
         ei = np.where(free, expected_improvement(mean, std, best), -np.inf)
-        j = int(np.argmax(ei))
+        j = ties.argmax(ei)
         picked.append(j)
         free[j] = False
         best = min(best, float(mean[j]))

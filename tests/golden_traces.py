@@ -6,8 +6,12 @@ hold the recorded traces; ``tests/test_golden_traces.py`` checks that the adviso
 produces them exactly. When a change alters the advisor's behaviour on purpose, re-record in
 that commit and say why::
 
+    make golden                              # re-record every case (the same as the next line)
     python tests/golden_traces.py            # re-record every case
     python tests/golden_traces.py CASE ...   # re-record some
+
+Decisions that compare computed floats follow ``hyperjump_advisor/ties.py``, so a trace is the same
+under any BLAS kernel (``.ci/run`` checks them under a second one).
 """
 from __future__ import annotations
 

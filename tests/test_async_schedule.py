@@ -4,8 +4,11 @@ import math
 import numpy as np
 import pytest
 
-from hyperjump_advisor.async_schedule import (NEW_CONFIG_BATCH, AsyncScheduler, Rungs, asha_promotable,
-                                              challengers, promotion_bar, rung_plan)
+from hyperjump_advisor.async_schedule import AsyncScheduler
+from hyperjump_advisor.async_schedule.rungs import (asha_promotable, bracket_start_costs, challengers, promotion_bar,
+                                                    rung_plan)
+from hyperjump_advisor.async_schedule.scheduler import NEW_CONFIG_BATCH
+from hyperjump_advisor.async_schedule.state import Rungs
 from hyperjump_advisor.jumping import RiskOptions
 from hyperjump_advisor.schedule import SlotStatus
 
@@ -328,7 +331,6 @@ def test_no_stop_on_a_candidate_whose_belief_contradicts_its_own_result():
 # ---- several brackets (async Hyperband's start rule) -------------------------------------------------------
 @pytest.mark.parametrize("R,eta", [(81, 3), (16, 2), (600, 3), (9, 3)])
 def test_start_costs_are_hyperbands_budget_per_configuration_of_each_bracket(R, eta):
-    from hyperjump_advisor.async_schedule import bracket_start_costs
     from hyperjump_advisor.schedule import iteration_plan
     for plan, cost in zip(reversed(iteration_plan(R, eta)), bracket_start_costs(R, eta)):   # s = 0, 1, ...
         assert cost == pytest.approx(sum(p.n * p.budget for p in plan) / plan[0].n)
@@ -337,7 +339,6 @@ def test_start_costs_are_hyperbands_budget_per_configuration_of_each_bracket(R, 
 
 @pytest.mark.parametrize("R,eta", [(81, 3), (16, 2), (27, 3)])
 def test_starts_give_every_bracket_the_same_budget_and_the_first_runs_at_R(R, eta):
-    from hyperjump_advisor.async_schedule import bracket_start_costs
     sched = AsyncScheduler(R, eta, counting_searcher())
     costs = bracket_start_costs(R, eta)
     top = sched.rungs.top

@@ -126,5 +126,14 @@ def test_the_advisor_summary_reads_its_records_and_is_silent_without_them(demo, 
         '{"event": "header", "R": 9, "eta": 3, "plan": [], "class_args": {}, "time": 1}\n'
         '{"event": "bracket", "bracket": 0, "iteration": 0, "s": 2, "no_jump": true, "config_ids": [1], "time": 2}\n'
         '{"event": "promotion", "bracket": 0, "stage": 0, "kind": "jump", "time": 3}\n')
-    assert demo.advisor_summary(tmp_path) == ("The advisor's records: 0 trials, 1 brackets "
-                                              "(1 drawn as plain successive halving), 1 jumps.")
+    assert demo.advisor_summary(tmp_path) == ("The advisor's records: 0 trials, 1 bracket "
+                                              "(1 drawn as plain successive halving); "
+                                              "0 successive-halving promotions, 1 jump.")
+    (tmp_path / "hyperjump-audit.jsonl").write_text(
+        '{"event": "header", "R": 9, "eta": 3, "plan": [[[9, 1], [3, 3], [1, 9]]], "time": 1, '
+        '"class_args": {"exec_mode": "async"}}\n'
+        '{"event": "promotion", "stage": 0, "to_stage": 2, "kind": "async_jump", "rule": "asha", "time": 3}\n'
+        '{"event": "promotion", "stage": 1, "kind": "rung_stop", "discarded_config_ids": [4, 5], "time": 4}\n')
+    assert demo.advisor_summary(tmp_path) == ("The advisor's records: 0 trials, 3 rungs; 0 promotions (0 by ASHA's "
+                                              "top 1/eta, 0 challengers), 1 jump past rungs, 1 rung stop "
+                                              "(2 configurations discarded).")

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from nni.experiment import AlgorithmConfig, Experiment
 
-from hyperjump_advisor.register import register
 from hyperjump_advisor.schedule import bracket_plan
 
 TRIAL_DIR = Path(__file__).parent / "e2e_trial"
@@ -30,8 +29,7 @@ def parameters_the_trial_ran(trial_log: Path) -> dict:
 
 
 @pytest.mark.e2e
-def test_registered_advisor_runs_a_real_experiment_to_done(tmp_path):
-    register()
+def test_registered_advisor_runs_a_real_experiment_to_done(nni_home, tmp_path):
     exp = Experiment("local")
     exp.config.experiment_name = "hyperjump-e2e"
     exp.config.search_space = {"x": {"_type": "uniform", "_value": [0.0, 1.0]}}

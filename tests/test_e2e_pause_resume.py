@@ -6,15 +6,13 @@ from pathlib import Path
 import pytest
 from nni.experiment import AlgorithmConfig, Experiment
 
-from hyperjump_advisor.register import register
 from test_e2e_nni import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mnist-hyperjump"
 
 
 @pytest.mark.e2e
-def test_promoted_configurations_resume_from_their_checkpoints(tmp_path):
-    register()
+def test_promoted_configurations_resume_from_their_checkpoints(nni_home, tmp_path):
     exp = Experiment("local")
     exp.config.search_space_file = str(EXAMPLE / "search_space.json")
     # the checkpoint folder is the test's; trials find it through the environment

@@ -371,12 +371,9 @@ def test_config_yml_maps_budgets_onto_recorded_epochs():
 # ---------------------------------------------------------------------------
 
 @pytest.mark.e2e
-def test_hyperjump_experiment_on_fixture_benchmark(data_dir, tmp_path):
+def test_hyperjump_experiment_on_fixture_benchmark(data_dir, nni_home, tmp_path):
     import socket
     from nni.experiment import AlgorithmConfig, Experiment
-    from hyperjump_advisor.register import register
-
-    register()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

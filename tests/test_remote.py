@@ -81,12 +81,9 @@ def _trial_keeper_pids(experiments_dir: Path) -> list[int]:
 
 
 @pytest.mark.e2e
-def test_hyperjump_runs_on_remote_training_service(sshd, tmp_path):
+def test_hyperjump_runs_on_remote_training_service(sshd, nni_home, tmp_path):
     from nni.experiment import AlgorithmConfig, Experiment, RemoteMachineConfig
 
-    from hyperjump_advisor.register import register
-
-    register()
     remote_home = tmp_path / "remote-home"
     python_dir = local_sshd.write_remote_python(tmp_path / "remote-python", sys.executable, remote_home)
 
@@ -146,7 +143,7 @@ def test_hyperjump_runs_on_remote_training_service(sshd, tmp_path):
     # file) if not, so the test leaves nothing behind, and fail.
     assert keeper, "no running trial keeper (trial_keeper.pid) found on the remote side"
     same = lambda p: local_sshd.alive(p) and local_sshd.start_time(p) == keeper[p]  # noqa: E731
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a hang guard for a loaded machine, not a speed claim: usually gone at once
     while time.monotonic() < deadline and any(same(p) for p in keeper):
         time.sleep(0.2)
     survivors = [p for p in keeper if same(p)]

@@ -6,7 +6,6 @@ import json
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -282,7 +281,8 @@ def test_nni_bohb_survives_failed_trials(tmp_path):
 
 
 # ---- 6. reference points in O(n log n) -------------------------------------------------------------------------
-def test_oracle_matches_brute_force_and_is_fast(tmp_path):
+def test_oracle_matches_brute_force(tmp_path):
+    """Its speed (O(n log n)) is measured by benchmarks/bench_small_costs.py, not asserted here."""
     rng = np.random.default_rng(0)
     records = [{"a": a, "b": b, "c": c, "budget": lv, "loss": float(rng.random()), "time": float(rng.random() * 100)}
                for a in range(12) for b in range(12) for c in range(12) for lv in (1, 2)]
@@ -291,11 +291,9 @@ def test_oracle_matches_brute_force_and_is_fast(tmp_path):
     table = load_generic(path)
     top = [(row.loss, row.time) for (_, level), row in table.rows.items() if level == table.top]
     best, worst = min(l for l, _ in top), max(l for l, _ in top)
-    started = time.perf_counter()
     for target in (0.1, 0.01, 0.001, 0.0):
         brute = min((t for l, t in top if (l - best) / (worst - best) <= target + 1e-12), default=None)
         assert table.oracle_time(target) == pytest.approx(brute)
-    assert time.perf_counter() - started < 1.0
 
 
 # ---- 7. checkpointing on in the replay -----------------------------------------------------------------------------

@@ -107,8 +107,8 @@ def test_text_report_by_experiment_id(experiment, capsys):
     assert "stage 1 -> stage 2 (budget 3 -> 9)" in jump and "rEAR per hop 0.0123" in jump
     assert "threshold 0.1" in jump and "kept [3], discarded [0, 5]" in jump
     assert "promotion bracket 0: stage 0 -> stage 1 (budget 1 -> 3): kept [3, 0, 5]" in out
-    assert "2 successive-halving promotions, 1 jumps" in out
-    assert "1 sampled risk evaluations did not jump" in out
+    assert "(2 successive-halving promotions, 1 jump):" in out
+    assert "1 sampled risk evaluation did not jump" in out
     assert "after 23.0 s: config 11 (parameter id 15): metric 0.97" in out
 
 
@@ -148,8 +148,8 @@ def test_json_output_has_everything(experiment, capsys):
 
 def test_html_page_is_self_contained(experiment, capsys, tmp_path):
     page = tmp_path / "report.html"
-    code, out, _ = run(capsys, "abc123", "--html", str(page))
-    assert code == 0 and f"wrote {page}" in out
+    code, out, err = run(capsys, "abc123", "--html", str(page))
+    assert code == 0 and f"wrote {page}" in err and out == ""     # quiet on stdout
     text = page.read_text()
     assert text.count('src="data:image/png;base64,') == 2
     assert "http://" not in text and "https://" not in text
@@ -242,3 +242,26 @@ def test_a_jump_that_finishes_its_bracket_says_so():
                                    "finishes_bracket": True})
     assert "stage 0 -> end of bracket (from budget 3; no larger budget is trained)" in line
     assert "rEAR per hop 0.08, 0.01" in line and "None" not in line
+
+
+def test_a_killed_trial_that_finished_first_counts_once_as_completed(tmp_path, capsys):
+    """The kill came after the trial's end (NNI says SUCCEEDED): its result is real, counted once."""
+    rows = [[1, "a", 1, 0, 2, 9, "DONE", 0.80, -0.80, 0, 0, T0 + 1, "{}"],
+            [2, "b", 2, 0, 2, 9, "SKIPPED", "", "", 1, 1, T0 + 2, "{}"],          # the kill is recorded ...
+            [2, "b", 2, 0, 2, 9, "SKIPPED", 0.90, "", 1, 1, T0 + 3, "{}"],        # ... then its FINAL arrives
+            [3, "c", 3, 0, 2, 9, "SKIPPED", "", "", 1, 1, T0 + 4, "{}"]]          # killed for real
+    write_csv(tmp_path / records.TRIALS_FILE, rows)
+    write_jsonl(tmp_path / records.AUDIT_FILE, [dict(HEADER, plan=[[[9, 1], [3, 3], [1, 9]]],
+                                                     class_args={"R": 9, "eta": 3, "exec_mode": "async"})])
+    loaded = results.load_records(tmp_path)
+    late = next(t for t in loaded.trials if t.parameter_id == 2)
+    assert (late.status, late.fate, late.jumped) == ("DONE", "completed after a late kill", False)
+    assert results.best_at_full_budget(loaded).parameter_id == 2
+    assert [(r.results, r.killed, r.late_kills) for r in loaded.rungs] == [(0, 0, 0), (0, 0, 0), (1, 1, 1)]
+    _, out, _ = run(capsys, "--dir", str(tmp_path))
+    lines = [line for line in out.splitlines() if line.startswith(("a ", "b ", "c "))]
+    assert len(lines) == 3
+    assert "DONE" in lines[1] and "completed after a late kill" in lines[1]
+    assert "SKIPPED" in lines[2] and "killed by a rung stop" in lines[2]
+    _, out, _ = run(capsys, "--dir", str(tmp_path), "--csv")
+    assert [row["status"] for row in csv.DictReader(io.StringIO(out))] == ["DONE", "DONE", "SKIPPED"]

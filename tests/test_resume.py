@@ -204,7 +204,7 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
                                  if entry.get(key))
 
     faults = Faults(fail=0.2, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=4)
-    limit = auto_time_limit(table, budgets, 8, iterations=1)
+    limit = auto_time_limit(table, budgets, 8, iterations=1.5)  # over 200 commands whatever the jumps decide
     config = SimConfig(workers=8, time_limit=limit, faults=faults)
     result = Simulator(Checked(), table, budgets, config).run()
     assert result["error"] is None and len(checked) > 200
@@ -216,3 +216,10 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
     if compaction != "none":
         ended = sum(1 for a, b in zip(compacting, compacting[1:]) if a and not b)
         assert ended >= 3 and sum(compacting) > 20, "compactions ran over several commands, and ended"
+
+
+def test_a_resume_keeps_the_results_the_rank_correlations_are_measured_on(checkpoint):
+    before, _ = half_a_bracket()
+    live = before.engine.diagnostics.state
+    after = resumed().engine.diagnostics.state
+    assert after.losses == live.losses and after.results == live.results > 0

@@ -48,7 +48,18 @@ def test_without_serial_starts_all_credit_is_spent_at_once():
     assert sent_ids(advisor) == [0, 1, 2, 3]
 
 
+def test_serial_starts_is_on_by_default_and_turning_it_off_says_what_is_lost(caplog):
+    assert parse_class_args().serial_starts is True
+    with caplog.at_level("WARNING", logger="hyperjump_advisor"):
+        make(serial_starts=False)
+    warning = next(r.getMessage() for r in caplog.records if "serial_starts" in r.getMessage())
+    assert "issue 5726" in warning and "another trial's parameters" in warning and "hyperjump-results" in warning
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hyperjump_advisor"):
+        build_offline(HyperJump, R=9, eta=3, seed=0)
+    assert not any("serial_starts" in r.getMessage() for r in caplog.records)
+
+
 def test_serial_starts_is_a_boolean_class_arg():
-    assert parse_class_args().serial_starts is False
     with pytest.raises(ClassArgsError, match="serial_starts"):
         parse_class_args(serial_starts="yes")

@@ -30,7 +30,7 @@ def test_integral_floats_are_accepted_as_integers():
     ({"random_fraction": -1}, ["classArgs.random_fraction", "[0, 1]"]),
     ({"seed": -3}, ["classArgs.seed"]),
     ({"best_metric": float("nan")}, ["classArgs.best_metric"]),
-    ({"Eta": 3, "r": 9}, ["unknown classArgs Eta, r", "allowed: R, eta"]),
+    ({"Eta": 3, "r": 9}, ["unknown classArgs Eta (did you mean eta?), r (did you mean R?)", "allowed: R, eta"]),
 ])
 def test_bad_class_args_name_the_field(args, words):
     with pytest.raises(ClassArgsError) as error:
@@ -49,3 +49,8 @@ def test_loss_direction_and_normaliser_zero_point():
 
 def test_allowed_keys_are_the_settings_fields():
     assert Settings.allowed_keys()[:4] == ["R", "eta", "optimize_mode", "exec_mode"]
+
+
+def test_an_unknown_class_arg_names_the_closest_known_one():
+    with pytest.raises(ClassArgsError, match=r"unknown classArgs treshold \(did you mean threshold\?\); allowed: R, eta"):
+        parse_class_args(treshold=0.1)

@@ -29,6 +29,7 @@ from typing import Callable, Optional, Sequence
 from nni.experiment import Experiment, ExperimentConfig
 
 from hyperjump_advisor.results import RecordsError, Result, final_results, load_records
+from hyperjump_advisor.results.report import counts_line, plural
 from hyperjump_advisor.schedule import iteration_plan
 
 HERE = Path(__file__).resolve().parent
@@ -149,9 +150,14 @@ def advisor_summary(log_folder: Path) -> Optional[str]:
         records = load_records(log_folder)
     except RecordsError:
         return None
-    plain = sum(bool(b.get("no_jump")) for b in records.brackets)
-    return (f"The advisor's records: {len(records.trials)} trials, {len(records.brackets)} brackets "
-            f"({plain} drawn as plain successive halving), {len(records.jumps)} jumps.")
+    if records.halt is not None:
+        return f"The advisor's records: the experiment ended in error: {records.halt.splitlines()[0]}"
+    if records.is_async:
+        schedule = plural(len(records.rungs), "rung")
+    else:
+        plain = sum(bool(b.get("no_jump")) for b in records.brackets)
+        schedule = f"{plural(len(records.brackets), 'bracket')} ({plain} drawn as plain successive halving)"
+    return f"The advisor's records: {plural(len(records.trials), 'trial')}, {schedule}; {counts_line(records)}."
 
 
 # ---------------------------------------------------------------------------
@@ -252,7 +258,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         summary = advisor_summary(folder / "log")
         if summary:
             print(summary)
-        print(f"Every trial, bracket and jump: hyperjump-results {experiment.id}  "
+        print(f"Every trial, promotion, jump and stop: hyperjump-results {experiment.id}  "
               f"(or: {Path(sys.executable).name} -m hyperjump_advisor.results {experiment.id})")
         if args.keep_running:
             print("Web UI stays up; press Ctrl-C to stop.")

@@ -3,6 +3,8 @@
 HyperJump sends the hyperparameters plus TRIAL_BUDGET (here: epochs) and, for pause-resume,
 HYPERJUMP_CONFIG_KEY; a configuration promoted to a larger budget resumes from its checkpoint.
 """
+import json
+
 import nni
 from sklearn.datasets import load_digits
 from sklearn.linear_model import SGDClassifier
@@ -38,5 +40,6 @@ def run(params, report_intermediate, report_final, checkpoint_folder=None):
 
 if __name__ == "__main__":
     params = nni.get_next_parameter() or STANDALONE_PARAMS
+    print("hyperjump-quickstart parameters:", json.dumps(params, sort_keys=True))  # check the web UI against this
     start, accuracy = run(params, nni.report_intermediate_result, nni.report_final_result)
     print(f"epochs {start + 1}..{params['TRIAL_BUDGET']} trained, validation accuracy {accuracy:.4f}")

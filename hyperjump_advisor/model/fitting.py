@@ -35,6 +35,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import ties
 from ..posterior import Array
 from .kernel import KernelHyperparameters, budget_feature
 
@@ -183,6 +184,47 @@ def hyperparameters_of(model: GPyModel) -> KernelHyperparameters:
     )
 
 
+def coarse_hyperparameters(h: KernelHyperparameters) -> KernelHyperparameters:
+    """h rounded by the tie rule: another BLAS kernel's fit, the same to 6e-8, gives the same model."""
+    return replace(h, lengthscale=ties.coarse(h.lengthscale), matern_variance=ties.coarse(h.matern_variance),
+                   bias_variance=ties.coarse(h.bias_variance), linear_variance=ties.coarse(h.linear_variance),
+                   noise_variance=ties.coarse(h.noise_variance))
+
+
+_PORTABLE_LBFGSB: Any = None
+
+
+def portable_lbfgsb(max_iters: int) -> Any:
+    """paramz's L-BFGS-B seeing the likelihood through the tie rule (``ties``): evaluated at ``coarse(x)``,
+    the objective rounded by ``coarse`` and the gradient by ``on_grid``.
+
+    L-BFGS feeds every value back into its path, so another BLAS kernel's last bits (in the likelihood
+    and in L-BFGS-B's own arithmetic) grew into fitted hyperparameters up to 5e-5 apart, or another point
+    of a flat likelihood ridge. Rounded, the values it sees are the same on every kernel, and 6e-8 of
+    relative likelihood is far below what the data can tell. A line search that finds no decrease at
+    that precision has converged."""
+    global _PORTABLE_LBFGSB
+    if _PORTABLE_LBFGSB is None:
+        from paramz.optimization.optimization import opt_lbfgsb
+
+        class PortableLbfgsb(opt_lbfgsb):  # type: ignore[misc]  # paramz has no types
+            x_opt: Any
+            status: Any
+
+            def opt(self, x_init: Any, f_fp: Any = None, f: Any = None, fp: Any = None) -> None:
+                def coarse_f_fp(x: Any) -> tuple[float, Any]:
+                    value, gradient = f_fp(ties.coarse(x))
+                    return ties.coarse(float(value)), ties.on_grid(gradient)
+
+                super().opt(ties.coarse(x_init), f_fp=coarse_f_fp, f=f, fp=fp)
+                self.x_opt = ties.coarse(self.x_opt)
+                if "ABNORMAL" in str(self.status):  # scipy: "ABNORMAL: ..." (line search found no decrease)
+                    self.status = "Converged"
+
+        _PORTABLE_LBFGSB = PortableLbfgsb
+    return _PORTABLE_LBFGSB(max_iters=max_iters)
+
+
 @contextlib.contextmanager
 def quiet_gpy() -> Iterator[None]:
     """Silence GPy/paramz warnings and log records for the duration of a fit only."""
@@ -244,7 +286,7 @@ class FitJob:
         try:
             if self._model is None:
                 self._model = build_gpy(self._x, self._p, self._y, h0, self._bounds)
-            run = self._model.optimize("lbfgsb", max_iters=evaluations)
+            run = self._model.optimize(optimizer=portable_lbfgsb(evaluations))
             used = max(1, int(getattr(run, "funct_eval", evaluations) or evaluations))
             self._left -= used
             if self._left > 0 and getattr(run, "status", "") != "Converged":
@@ -253,7 +295,7 @@ class FitJob:
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):
             self._next_start()
             return evaluations
-        if np.isfinite(objective) and objective < self._best_objective:
+        if np.isfinite(objective) and ties.less(objective, self._best_objective):  # a tie: the earlier start
             self._best_objective, self._best = objective, self._model
         self._next_start()
         return used
@@ -265,7 +307,7 @@ class FitJob:
 
     def result(self) -> KernelHyperparameters:
         if self._best is not None:
-            return hyperparameters_of(self._best)
+            return coarse_hyperparameters(hyperparameters_of(self._best))
         return self._previous if self._previous is not None else default_hyperparameters(self._x.shape[1])
 
 

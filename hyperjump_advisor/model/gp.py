@@ -28,6 +28,7 @@ shared with other jobs), ms, median / p95::
 
 from __future__ import annotations
 
+import logging
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -41,6 +42,8 @@ from .kernel import KernelHyperparameters, budget_feature
 from .outliers import tame_outliers
 from .posterior import GPPosterior, standardisation
 
+_logger = logging.getLogger("hyperjump_advisor")
+COLLAPSE_FACTOR = 1.01       # a budget-term variance within 1% of its lower bound: the fit pressed it to the bound
 SYNC_FIT_POINTS = 100        # a refit on at most this many points costs ~50 ms: run it at once
 REFIT_SLICE_EVALUATIONS = 4  # likelihood evaluations per update otherwise (~5 ms each at 300 points)
 from .store import IntArray, ObservationStore
@@ -70,6 +73,8 @@ class MultiFidelityGP:
     noise_floor: lower bound of the noise variance (standardised units).
     blas_threads: BLAS threads used inside the model's calls (None: leave as is).
     lengthscale_bounds, variance_bounds: box constraints of the optimisation.
+    refuse_collapsed_fits: a refit whose budget term sits at its lower bound keeps the previous
+        hyperparameters when theirs did not (``keep_budget_term``).
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class MultiFidelityGP:
         blas_threads: Optional[int] = 1,
         lengthscale_bounds: tuple[float, float] = (1e-2, 20.0),
         variance_bounds: tuple[float, float] = (1e-4, 1e2),
+        refuse_collapsed_fits: bool = False,
     ) -> None:
         if int(n_dims) != n_dims or n_dims < 1:
             raise ValueError(f"n_dims must be a positive integer, got {n_dims!r}")
@@ -124,6 +130,8 @@ class MultiFidelityGP:
         self._posterior: Optional[GPPosterior] = None
         self._refit: Optional[FitJob] = None
         self._losses_stale = False  # a repeat changed the mean loss of an active pair
+        self.collapsed_refits = 0   # refits whose budget term (linear variance) sat at its lower bound
+        self.refuse_collapsed_fits = refuse_collapsed_fits
 
     # ------------------------------------------------------------------ data
     def add_observations(self, X: ArrayLike, budgets: ArrayLike, losses: ArrayLike) -> None:
@@ -155,6 +163,20 @@ class MultiFidelityGP:
         phi = budget_feature(b)
         with limit_blas_threads(self.blas_threads):
             return self._updated_posterior().predict(X, phi)
+
+    def predict_as_it_stands(self, X: ArrayLike, budget: Union[float, ArrayLike]) -> Optional[tuple[Array, Array]]:
+        """Predictive mean and std (latent and noise) of the last posterior, without bringing it up to date.
+
+        Changes no state (no refit started or stepped, no pending point activated), so asking it cannot
+        alter a later decision; None before the first fit. For measuring calibration (diagnostics.py)."""
+        posterior = self._posterior
+        if posterior is None:
+            return None
+        X, b = inputs.query(X, budget, self.n_dims)
+        with limit_blas_threads(self.blas_threads):
+            mean, std = posterior.predict(X, budget_feature(b))
+        noise = posterior.hyper.noise_variance * posterior.y_scale ** 2
+        return mean, np.sqrt(std * std + noise)
 
     def predict_budgets(self, X: ArrayLike, budgets: Sequence[float]) -> tuple[list[Array], list[Array]]:
         """Mean and std of m configs at each of several budgets: ``means[h]``, ``stds[h]`` (m,).
@@ -283,9 +305,27 @@ class MultiFidelityGP:
         """The finished refit's hyperparameters, on every active point (those added meanwhile included)."""
         assert self._refit is not None
         hyper, self._refit = self._refit.result(), None
+        if self._budget_term_collapsed(hyper) and self.refuse_collapsed_fits and self.hyper is not None \
+                and not self._budget_term_collapsed(self.hyper, count=False):
+            hyper = self.hyper   # keep the previous fit, whose budget term still says something
         self.store.activate_pending()
         self.store.trim(self.max_points)
         return self._condition(hyper)
+
+    def _budget_term_collapsed(self, hyper: KernelHyperparameters, count: bool = True) -> bool:
+        """After each refit: a linear variance at its lower bound means the GP predicts (nearly) one loss at
+        every budget for a configuration; say so (once, then counted), since jumps and stops rest on it."""
+        floor = self.fitter.settings.bounds.variance[0]
+        if hyper.linear_variance > COLLAPSE_FACTOR * floor:
+            return False
+        if not count:
+            return True
+        if self.collapsed_refits == 0:
+            _logger.warning("the model's budget term collapsed at its lower bound (linear variance %.2g, bias %.2g, "
+                            "noise %.2g on %d points): it predicts about one loss at every budget",
+                            hyper.linear_variance, hyper.bias_variance, hyper.noise_variance, self.store.n)
+        self.collapsed_refits += 1
+        return True
 
     def _condition(self, hyper: KernelHyperparameters) -> GPPosterior:
         """Rebuild the posterior on all active points."""

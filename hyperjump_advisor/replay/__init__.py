@@ -9,8 +9,9 @@ Modules: tables -- :mod:`.tables` (the table model and TRIAL_BUDGET <-> level ma
 LCBench 189908, ``load_table``), :mod:`.synthetic_family` (seeded synthetic tables with regimes as dials);
 running -- :mod:`.simulator` (event loop, workers, clock), :mod:`.trial_cost`
 (a trial's duration, resumes), :mod:`.faults` (fault injection), :mod:`.checkpoint` (the
-advisor's checkpoint folder), :mod:`.runs` (run_one, run_many, progress), :mod:`.advisors`
-(registry of advisors by name, NNI workarounds, tuner adapter), :mod:`.overrides` (``NAME:KEY=VALUE,...``
+advisor's checkpoint folder), :mod:`.runs` (run_one, run_many, progress), :mod:`.registry`
+(advisors by name), :mod:`.advisors` (this project's and NNI's advisors, NNI workarounds, tuner
+adapter; the peers' specs come from :mod:`.peers.runner`), :mod:`.overrides` (``NAME:KEY=VALUE,...``
 ablations, checked); results -- :mod:`.measures`
 (regret, times to target, summaries), :mod:`.render` (report.md), :mod:`.plot` (regret.png),
 :mod:`.report` (results.json and writing every output), :mod:`.statistics` and :mod:`.verdict` (p-values,
@@ -22,7 +23,8 @@ from .shared_tables import load_table
 from .faults import Faults
 from .simulator import SimConfig, Simulator
 from .runs import run_many, run_one
-from .advisors import REGISTRY, AdvisorSpec, register, register_ours
+from .registry import REGISTRY, AdvisorSpec, register
+from .advisors import register_ours
 from .measures import summarize
 from .report import results_document, write_outputs
 

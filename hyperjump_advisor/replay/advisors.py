@@ -38,7 +38,6 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -48,36 +47,9 @@ from nni.runtime.msg_dispatcher_base import MsgDispatcherBase
 from nni.runtime.tuner_command_channel import CommandType
 
 from ..inprocess import build_offline
+from .peers.runner import register_peers
+from .registry import REGISTRY, AdvisorSpec, get, register  # noqa: F401  (advisors.get/REGISTRY: the replay's entry)
 from .tables import BUDGET_KEY
-
-
-@dataclass(frozen=True)
-class AdvisorSpec:
-    name: str
-    builder: Callable[..., Any]          # builder(R=, eta=, seed=, class_args=) -> offline advisor
-    description: str
-    takes_class_args: bool = False
-    class_args: dict = field(default_factory=dict)
-
-    def build(self, R: int, eta: int, seed: int, class_args: Optional[dict] = None) -> Any:
-        extra = dict(self.class_args)
-        if self.takes_class_args and class_args:
-            extra.update(class_args)
-        return self.builder(R=R, eta=eta, seed=seed, class_args=extra)
-
-
-REGISTRY: dict[str, AdvisorSpec] = {}
-
-
-def register(spec: AdvisorSpec) -> AdvisorSpec:
-    REGISTRY[spec.name] = spec
-    return spec
-
-
-def get(name: str) -> AdvisorSpec:
-    """A registered advisor, or NAME:KEY=VALUE,... (overrides, checked: :mod:`.overrides`)."""
-    from .overrides import resolve
-    return resolve(name, REGISTRY, switched)
 
 
 QUIET_LOGS = True  # the CLI's --verbose turns this off
@@ -99,7 +71,8 @@ def _our_factory():
 
 def _build_ours(R: int, eta: int, seed: int, class_args: dict, factory: Optional[Callable] = None):
     _quiet_nni_logs()
-    args: dict[str, Any] = {"R": R, "eta": eta, "optimize_mode": "minimize", "seed": seed}
+    # the simulated manager hands every trial its own parameters (no NNI issue 5726): starts need not wait
+    args: dict[str, Any] = {"R": R, "eta": eta, "optimize_mode": "minimize", "seed": seed, "serial_starts": False}
     args.update(class_args)
     return build_offline(factory or _our_factory(), **args)
 
@@ -295,6 +268,4 @@ register(AdvisorSpec("random", _build_random, "NNI 3.0's random tuner, every tri
 
 # ---- peer advisors: other libraries, each replayed in its own environment ------------------------------
 # Registered after everything above; see hyperjump_advisor/replay/peers/ (names, families, setup).
-from .peers.runner import register_peers  # noqa: E402  (needs AdvisorSpec, defined above)
-
 register_peers(register)

@@ -79,6 +79,16 @@ def run_one(spec, table: Table, budget_map: BudgetMap, seed: int, config: SimCon
             if tap is not None:
                 tap.clock = lambda: sim.now
             out = sim.run()
+            feed = getattr(getattr(advisor, "engine", None), "diagnostics", None)
+            if feed is not None:   # this project's advisor: its workload diagnostics at the end of the run
+                model = advisor.engine.evidence.model
+                out["diagnostics"] = {**feed.state.summary(sim.now), "std_inflation": feed.state.std_inflation(),
+                                      "model": None if model is None or model.hyper is None else {
+                                          "linear_variance": model.hyper.linear_variance,
+                                          "bias_variance": model.hyper.bias_variance,
+                                          "noise_variance": model.hyper.noise_variance,
+                                          "collapsed_refits": model.collapsed_refits,
+                                          "refits": model.n_hyperopts}}
             if tap is not None:
                 out["calibration"] = tap.records
                 if tap.error is not None:

@@ -166,6 +166,9 @@ class Simulator:
         self.error: Optional[str] = None
         self.advisor_errors: list[str] = []
         self.end_reason: Optional[str] = None
+        use_clock = getattr(advisor, "use_trial_clock", None)
+        if callable(use_clock):   # this project's advisor measures trial durations on the simulated clock
+            use_clock(lambda: self.now)
 
     # ---- the run -----------------------------------------------------------------------------
     def run(self) -> dict:

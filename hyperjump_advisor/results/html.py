@@ -1,20 +1,25 @@
 """``hyperjump-results --html FILE``: one self-contained page (plots embedded as base64 PNG).
 
-Two plots made with matplotlib: the incumbent (best metric at the full budget)
-against time with the jumps marked, and the bracket/stage timeline. Below them
-the text report (trials, brackets, promotions and jumps).
+At the top, why the experiment ended in error (if it did), the counts and the classArgs that differ from
+the defaults. Two plots made with matplotlib: the incumbent (best metric at the full budget) against time
+with the jumps and stops marked, and the schedule: for ``exec_mode: async`` each configuration's path up
+the rungs (:mod:`.ladder`), for ``serial``/``parallelism`` the bracket/stage timeline. Below them the text
+report (trials, rungs or brackets, promotions, jumps and stops).
 """
 from __future__ import annotations
 
 import base64
 import html
 import io
+import json
 import math
 from pathlib import Path
 from typing import Any, Optional
 
+from .diagnostics import diagnostics_lines
+from .ladder import plot_ladder
 from .reading import Records
-from .report import format_budget, text_report
+from .report import class_args_changed, counts_line, format_budget, text_report
 
 
 def _pyplot():
@@ -52,14 +57,18 @@ def plot_incumbent(records: Records) -> str:
         ys = [y for _, y in steps] + [steps[-1][1]]
         axes.step(xs, ys, where="post", color="tab:blue", label="incumbent at the full budget")
         axes.plot([x for x, _ in steps], [y for _, y in steps], "o", color="tab:blue")
-    for i, jump in enumerate(records.jumps):
-        if isinstance(jump.get("time"), (int, float)):
-            axes.axvline(jump["time"] - start, color="tab:red", linestyle="--", linewidth=1,
-                         label="jump" if i == 0 else None)
+    marks = [(m, "tab:red", "--", "jump") for m in records.jumps] + \
+        [(m, "tab:orange", ":", "rung stop") for m in records.stops]
+    labelled = set()
+    for move, color, style, label in marks:
+        if isinstance(move.time, (int, float)):
+            axes.axvline(move.time - start, color=color, linestyle=style, linewidth=1.2,
+                         label=None if label in labelled else label)
+            labelled.add(label)
     axes.set_xlabel("seconds since the experiment started")
     axes.set_ylabel("metric")
     axes.set_title("Incumbent against time" + ("" if steps else " (no full-budget result yet)"))
-    if steps or records.jumps:
+    if steps or marks:
         axes.legend(loc="best")
     axes.set_xlim(0, end * 1.02)
     data = _png_base64(figure)
@@ -106,7 +115,7 @@ def stage_spans(records: Records) -> list[dict]:
         budgets.append(planned_budget(records, bracket, stage))
         spans.append({"bracket": bracket, "stage": stage, "begin": begin - start, "end": end - start,
                       "budget": next((b for b in budgets if b is not None), None),
-                      "jump": bool(promotion and promotion.get("kind") == "jump"),
+                      "jump": bool(promotion and promotion.get("kind") in ("jump", "async_jump")),
                       "trial_ends": [x - start for x in trial_ends]})
     return spans
 
@@ -148,20 +157,59 @@ def plot_timeline(records: Records) -> str:
     return data
 
 
+def plot_schedule(records: Records) -> tuple[str, str]:
+    """(title, base64 PNG) of the view that fits the mode."""
+    if not records.is_async:
+        return "Bracket and stage timeline", plot_timeline(records)
+    plt = _pyplot()
+    figure = plot_ladder(records, plt)
+    data = _png_base64(figure)
+    plt.close(figure)
+    return "Configurations up the rungs", data
+
+
+def top_of_page(records: Records) -> str:
+    """The halt, the counts and the changed classArgs, in HTML."""
+    parts = []
+    if records.halt is not None:
+        parts.append('<div class="halt"><b>The experiment ended in error.</b><pre>'
+                     f"{html.escape(records.halt)}</pre></div>")
+    if records.refusal is None:
+        parts.append(f"<p><b>{html.escape(counts_line(records))}</b></p>")
+    changed = class_args_changed(records)
+    if changed:
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(json.dumps(v))}</td>"
+                       f"<td>{html.escape(json.dumps(d))}</td></tr>" for k, (v, d) in changed.items())
+        parts.append("<table><tr><th>classArg</th><th>value</th><th>default</th></tr>" + rows + "</table>")
+    elif records.header:
+        parts.append("<p>classArgs: all defaults</p>")
+    diagnostics = diagnostics_lines(records.diagnostics)
+    if diagnostics:
+        parts.append(f"<h2>{html.escape(diagnostics[0].rstrip(':'))}</h2><pre>"
+                     f"{html.escape(chr(10).join(diagnostics[1:]))}</pre>")
+    return "\n".join(parts)
+
+
 def html_page(records: Records) -> str:
     header = records.header or {}
     title = f"HyperJump results: {records.folder.parent.name}"
-    subtitle = (f"R={format_budget(header.get('R'))}, eta={header.get('eta')}" if header else "no audit header")
+    subtitle = (f"R={format_budget(header.get('R'))}, eta={header.get('eta')}, exec_mode "
+                f"{'async' if records.is_async else (header.get('class_args') or {}).get('exec_mode')}"
+                if header else "no audit header")
+    schedule_title, schedule = plot_schedule(records)
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em}} pre{{font-size:12px;background:#f6f6f6;padding:1em;overflow-x:auto}}</style>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1150px}} pre{{font-size:12px;background:#f6f6f6;padding:1em;
+overflow-x:auto}} .halt{{border:2px solid #c00;background:#fee;padding:0 1em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}} img{{max-width:100%}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
 <p>{html.escape(subtitle)}; records from <code>{html.escape(str(records.folder))}</code></p>
+{top_of_page(records)}
 <h2>Incumbent against time</h2>
 <img alt="incumbent against time" src="data:image/png;base64,{plot_incumbent(records)}">
-<h2>Bracket and stage timeline</h2>
-<img alt="bracket and stage timeline" src="data:image/png;base64,{plot_timeline(records)}">
+<h2>{html.escape(schedule_title)}</h2>
+<img alt="{html.escape(schedule_title.lower())}" src="data:image/png;base64,{schedule}">
 <h2>Report</h2>
 <pre>{html.escape(text_report(records))}</pre>
 </body></html>

@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from ..records import AUDIT_FILE, TRIAL_COLUMNS, TRIALS_FILE
+from .failures import dispatcher_refusal
+from .moves import Move, Rung, move_counts, moves_of, rungs_of
 
-AUDIT_EVENTS = ("header", "bracket", "promotion", "no_jump", "incumbent", "resume", "restart", "halted")
+AUDIT_EVENTS = ("header", "bracket", "promotion", "no_jump", "incumbent", "resume", "restart", "halted",
+                "async_jump_risk", "workload_diagnostics")
 
 
 # ---------------------------------------------------------------------------
@@ -99,10 +102,13 @@ class TrialRecord:
     killed: bool
     time: float
     parameters: dict
+    late_kill: bool = False   # killed by the advisor, but it finished first: its result is real (DONE)
 
     @property
     def fate(self) -> str:
-        """What the advisor did to it, if anything."""
+        """What the advisor did to it, if anything (synchronous wording; see report.trial_fate)."""
+        if self.late_kill:
+            return "completed after a late kill"
         return "killed by a jump" if self.killed else "jumped over" if self.jumped else ""
 
 
@@ -113,6 +119,8 @@ class Records:
     header: Optional[dict] = None
     events: list[dict] = field(default_factory=list)   # every audit line but the header, in order
     warnings: list[str] = field(default_factory=list)
+    refusal: Optional[str] = None   # the advisor refused to start (dispatcher.log): no records at all
+    moves: list[Move] = field(default_factory=list)       # every promotion, jump and stop (moves.py)
 
     def of_kind(self, event: str) -> list[dict]:
         return [e for e in self.events if e.get("event") == event]
@@ -126,8 +134,49 @@ class Records:
         return self.of_kind("promotion")
 
     @property
-    def jumps(self) -> list[dict]:
-        return [p for p in self.promotions if p.get("kind") == "jump"]
+    def jumps(self) -> list[Move]:
+        return [m for m in self.moves if m.kind == "jump"]
+
+    @property
+    def stops(self) -> list[Move]:
+        return [m for m in self.moves if m.kind == "stop"]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return move_counts(self.moves)
+
+    @property
+    def is_async(self) -> bool:
+        class_args = (self.header or {}).get("class_args") or {}
+        if "exec_mode" in class_args:
+            return class_args["exec_mode"] == "async"
+        return any(m.rule in ("asha", "challenger", "rung_stop") for m in self.moves) or not self.brackets
+
+    @property
+    def rung_budgets(self) -> list:
+        """The async rungs' budgets: the header's one plan (async), or the budgets trials ran at."""
+        plan = (self.header or {}).get("plan") or []
+        if len(plan) == 1:
+            return [stage[1] for stage in plan[0]]
+        return sorted({t.budget for t in self.trials})
+
+    @property
+    def rungs(self) -> list[Rung]:
+        return rungs_of(self.rung_budgets, self.trials, self.moves)
+
+    @property
+    def halt(self) -> Optional[str]:
+        """Why the experiment stopped in error: the advisor's halt, or its refusal to start."""
+        halted = self.of_kind("halted")
+        if halted:
+            return str(halted[-1].get("reason") or "the advisor halted the experiment (no reason recorded)")
+        return self.refusal
+
+    @property
+    def diagnostics(self) -> Optional[dict]:
+        """The last workload diagnostics event, if the engine wrote any."""
+        found = self.of_kind("workload_diagnostics")
+        return found[-1] if found else None
 
     @property
     def incumbents(self) -> list[dict]:
@@ -170,13 +219,15 @@ def trial_from_row(row: dict) -> TrialRecord:
     parameters = json.loads(row["parameters"]) if (row.get("parameters") or "").strip() else {}
     if not isinstance(parameters, dict):
         raise ValueError("parameters is not a JSON object")
+    metric, killed = _optional_float(row["metric"]), _flag(row["killed"])
+    late_kill = killed and metric is not None   # our kill came after its end: the trial ran to completion
     return TrialRecord(
         parameter_id=int(row["parameter_id"]), trial_job_id=row["trial_job_id"] or "",
         config_id=int(row["config_id"]), bracket=int(row["bracket"]), stage=int(row["stage"]),
-        budget=float(row["budget"]), status=row["status"].strip().upper(),
-        metric=_optional_float(row["metric"]), loss=_optional_float(row["loss"]),
-        jumped=_flag(row["jumped"]), killed=_flag(row["killed"]), time=float(row["time"]),
-        parameters=parameters)
+        budget=float(row["budget"]), status="DONE" if late_kill else row["status"].strip().upper(),
+        metric=metric, loss=_optional_float(row["loss"]),
+        jumped=_flag(row["jumped"]) and not late_kill, killed=killed, time=float(row["time"]),
+        parameters=parameters, late_kill=late_kill)
 
 
 def last_row_per_parameter_id(trials: Iterable[TrialRecord]) -> list[TrialRecord]:
@@ -246,6 +297,10 @@ def load_records(folder: Path) -> Records:
         records.header, records.events, warnings = parse_audit_jsonl(audit_text)
         records.warnings += warnings
     if trials_text is None and records.header is None:
+        records.refusal = dispatcher_refusal(_read_text(folder / "dispatcher.log") or "")
+        if records.refusal is not None:
+            records.warnings.append(f"the advisor did not start: {records.refusal}")
+            return records
         if audit_text is not None:
             why = (f"{AUDIT_FILE} has no header line and there is no {TRIALS_FILE}: it was written by an older "
                    "version of the HyperJump advisor, which kept no per-trial records")
@@ -257,4 +312,19 @@ def load_records(folder: Path) -> Records:
         records.warnings.append(f"no {TRIALS_FILE} yet: no trial has finished")
     if records.header is None:
         records.warnings.append(f"no header in {AUDIT_FILE}: R is taken as the largest budget of a trial")
+    records.moves, notes = moves_of(records.events, plan_budgets(records))
+    records.warnings += notes
+    if records.halt is not None:
+        records.warnings.insert(0, f"the experiment ended in error: {records.halt.splitlines()[0]}")
     return records
+
+
+def plan_budgets(records: Records) -> dict:
+    """Bracket id -> its stages' budgets (synchronous modes), from the header's plan and the bracket events."""
+    plan = (records.header or {}).get("plan") or []
+    budgets = {}
+    for b in records.brackets:
+        s = b.get("s")
+        if isinstance(s, int) and 0 <= len(plan) - 1 - s < len(plan):
+            budgets[b.get("bracket")] = [stage[1] for stage in plan[len(plan) - 1 - s]]
+    return budgets

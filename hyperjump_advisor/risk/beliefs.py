@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import ties
+
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 IndexArray = NDArray[np.intp]
@@ -18,7 +20,9 @@ class StageBelief:
     mean:   (n,) measured loss for tested configs, predicted (GP posterior) mean loss otherwise
     std:    (n,) predictive std (ignored for tested configs unless noise_std > 0)
     tested: (n,) bool
-    Inputs are coerced to float / bool 1-D arrays (lists are accepted).
+    Inputs are coerced to float / bool 1-D arrays (lists are accepted). The predictions (mean and std of the
+    untested configs) are rounded by the tie rule (``ties.coarse``), so risks and decisions are the same on
+    every BLAS kernel; measured losses stay exact.
     """
     mean: FloatArray
     std: FloatArray
@@ -35,8 +39,8 @@ class StageBelief:
             raise ValueError("StageBelief: mean must be finite")
         if np.any(~np.isfinite(std) & ~tested) or np.any(std[~tested] < 0):
             raise ValueError("StageBelief: std of untested configs must be finite and >= 0")
-        object.__setattr__(self, "mean", mean)
-        object.__setattr__(self, "std", std)
+        object.__setattr__(self, "mean", np.where(tested, mean, ties.coarse(mean)))
+        object.__setattr__(self, "std", np.where(tested, std, ties.coarse(std)))
         object.__setattr__(self, "tested", tested)
 
     @classmethod
@@ -66,7 +70,8 @@ class StageBelief:
 
     def with_std(self, std: FloatArray) -> "StageBelief":
         """Same means and tested flags, new (n,) std (e.g. after a rank-one variance update)."""
-        return StageBelief._trusted(self.mean, np.asarray(std, dtype=float), self.tested)
+        std = np.asarray(std, dtype=float)
+        return StageBelief._trusted(self.mean, np.where(self.tested, std, ties.coarse(std)), self.tested)
 
 
 @dataclass(frozen=True)

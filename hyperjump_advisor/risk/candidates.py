@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import ties
 from .beliefs import IndexArray, StageBelief
 
 Z90 = 1.2815515655446004  # one-sided 90% normal quantile: LCB/UCB = mean -/+ Z90 * std
@@ -42,12 +43,12 @@ def candidate_sets(belief: StageBelief, n_keep: int, eta: int, z: float = Z90) -
         return [np.arange(n)]
     mean = belief.mean
     std = np.where(belief.tested, 0.0, belief.std)
-    by_mean = np.argsort(mean, kind="stable")
+    by_mean = ties.ascending(mean)
     k_set, e_set = by_mean[:n_keep], by_mean[n_keep:]
     k_worst_first_mean = k_set[::-1]                                    # by_mean is ascending loss
     # pessimistic bound, largest first; ties -> worse mean first (so with std 0 this equals the mean ranking)
-    k_worst_first_ucb = k_worst_first_mean[np.argsort(-(mean + z * std)[k_worst_first_mean], kind="stable")]
-    e_best_first_lcb = e_set[np.argsort(mean[e_set] - z * std[e_set], kind="stable")]
+    k_worst_first_ucb = k_worst_first_mean[ties.descending((mean + z * std)[k_worst_first_mean])]
+    e_best_first_lcb = e_set[ties.ascending(mean[e_set] - z * std[e_set])]
     levels = range(1, _floor_log(n_keep, eta) + 1)
     out = [np.sort(k_set)]
     out += [_swapped(k_worst_first_mean, e_set, n_keep // eta ** i) for i in levels]

@@ -6,6 +6,7 @@ from typing import Callable, Optional, Protocol, Sequence, TypeVar
 
 import numpy as np
 
+from .. import ties
 from .beliefs import FloatArray, IndexArray, JumpDecision, StageBelief
 from .candidates import Z90, candidate_sets
 from .ear import EarQuery, QueryRisk
@@ -63,7 +64,7 @@ def _best_hop(belief: StageBelief, remaining: IndexArray, n_keep: int, eta: int,
     in_c = np.zeros(n, bool)
     in_c[remaining] = True
     ears = risk.ear(keep, in_c[None, :] & ~keep, pretend=pretend)
-    best = int(np.argmin(ears))
+    best = ties.argmin(ears)
     return float(ears[best]), remaining[local_sets[best]]
 
 
@@ -96,7 +97,7 @@ def jump_search(beliefs: Sequence[StageBelief], risks: StageRisks, keep_sizes: S
         ear, chosen = _memoized(hop_memo, (h, remaining.tobytes()) if h > 0 else None, lambda: _best_hop(
             beliefs[h], remaining, keep_sizes[h], eta, z, risks[h], pretend if h == 0 else None))
         rears.append(ear / scale)
-        if accumulated + rears[-1] > threshold:                        # paper Alg. 3 line 7
+        if not ties.at_most(accumulated + rears[-1], threshold):       # paper Alg. 3 line 7
             return JumpDecision(h, False, remaining if h > 0 else np.empty(0, int), rears)
         accumulated += rears[-1]
         remaining = chosen
@@ -104,7 +105,7 @@ def jump_search(beliefs: Sequence[StageBelief], risks: StageRisks, keep_sizes: S
         ear = _memoized(finish_memo, remaining.tobytes() if n_hops > 0 else None, lambda: _finish_risk(
             remaining, beliefs[n_hops], risks[n_hops], incumbent_loss, pretend if n_hops == 0 else None))
         rears.append(ear / scale)
-        if accumulated + rears[-1] <= threshold:
+        if ties.at_most(accumulated + rears[-1], threshold):
             return JumpDecision(n_hops + 1, True, np.empty(0, int), rears)
     return JumpDecision(n_hops, False, remaining if n_hops > 0 else np.empty(0, int), rears)
 

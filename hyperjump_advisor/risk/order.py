@@ -5,6 +5,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .. import ties
 from .beliefs import BoolArray, FloatArray, IndexArray, JumpDecision, StageBelief
 from .candidates import Z90
 from .ear import EarQuery, QueryRisk, StageRisk
@@ -64,12 +65,13 @@ def _pretend_candidates(b0: StageBelief, untested: IndexArray, z: float, max_can
     if max_candidates < 1:
         raise ValueError(f"max_candidates must be >= 1 or None, got {max_candidates}")
     optimistic = b0.mean[untested] - z * b0.std[untested]
-    return np.sort(untested[np.argsort(optimistic, kind="stable")[:max_candidates]])
+    return np.sort(untested[ties.ascending(optimistic)[:max_candidates]])
 
 
 def _order_key(decision: JumpDecision, mean: float, c: int) -> tuple[int, float, float, int]:
-    """Longest jump first (finishes_bracket has the largest hops), then lowest accumulated rEAR, mean, index."""
-    return (-decision.hops, decision.accumulated_rear, mean, c)
+    """Longest jump first (finishes_bracket has the largest hops), then lowest accumulated rEAR, mean (both by the
+    tie rule), index."""
+    return (-decision.hops, ties.coarse(decision.accumulated_rear), ties.coarse(mean), c)
 
 
 def next_config_to_test(beliefs: list[StageBelief], keep_sizes: list[int], eta: int, threshold: float,
@@ -104,7 +106,7 @@ def next_config_to_test(beliefs: list[StageBelief], keep_sizes: list[int], eta: 
     if untested.size == 1:
         return int(untested[0])
     if threshold <= 0:
-        return int(untested[np.argmin(b0.mean[untested])])
+        return int(untested[ties.argmin(b0.mean[untested])])
     candidates = _pretend_candidates(b0, untested, z, max_candidates)
     memo = HopMemo() if cross_cov is None else None   # beliefs[h >= 1] are the same for every pretend evaluation
     shared: Optional[PretendStageRisks] = None

@@ -1,4 +1,4 @@
-"""The main process's side of a peer: an :class:`~hyperjump_advisor.replay.advisors.AdvisorSpec`
+"""The main process's side of a peer: an :class:`~hyperjump_advisor.replay.registry.AdvisorSpec`
 whose :meth:`PeerSpec.run` replays one seed in a subprocess of the peer's family environment and
 returns the run record (the fields of ``Simulator.run()`` plus the peer's).
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..advisors import AdvisorSpec
+from ..registry import AdvisorSpec
 from . import PEERS, Peer
 from . import envs
 
