@@ -48,8 +48,17 @@ demo: register
 peers: install
 	$(PY) -m hyperjump_advisor.replay --setup-peers
 
-# The standard suite: 4 shared tables x {1, 8, 32} workers x every advisor, 20 seeds (the GP peers 5),
-# the ablation suite, and the cost tables (model, decision, small operations, scale). See README, "Benchmarks".
+# The standard suite (README, Benchmarks; estimated 80-85 min on the 2-core machine when it is otherwise idle,
+# from measured per-chunk CPU times, see benchmarks/run_bench.py): the five real tables (the four shared ones and
+# LCBench 189908) at 1, 8 and 32 workers and the seven synthetic members at 8 workers, every advisor, 8 seeds;
+# MOBSTER and Hyper-Tune 5 seeds on mnist_epochs and cnn at 8 workers only; the ablations (overrides of hyperjump)
+# on four synthetic members at 8 workers, 4 seeds; and the cost tables (model, decision, small operations, scale, persistence).
+GP_CELLS = --seeds-for 'syne-mobster=0' --seeds-for 'syne-hypertune=0' \
+           --seeds-for 'syne-mobster=5@mnist_epochs-w8' --seeds-for 'syne-hypertune=5@mnist_epochs-w8' \
+           --seeds-for 'syne-mobster=5@cnn-w8' --seeds-for 'syne-hypertune=5@cnn-w8'
+ABLATIONS = hyperjump 'hyperjump:exec_mode=parallelism' 'hyperjump:several_brackets=false' \
+            'hyperjump:explain_jumps=false' 'hyperjump:threshold=0' 'hyperjump:random_fraction=1' \
+            'hyperjump:pause_resume=false,opportunistic=false' hyperband
 bench: register peers
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	mkdir -p bench-results
@@ -58,14 +67,14 @@ bench: register peers
 	$(PY) benchmarks/bench_small_costs.py | tee bench-results/small-costs.md
 	$(PY) benchmarks/bench_scale.py --trials 20000 | tee bench-results/scale.md
 	$(PY) benchmarks/bench_scale.py --trials 3000 --compare-persistence | tee bench-results/persistence.md
-	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/standard --seeds 20 \
-	    --seeds-for 'syne-mobster=5' --seeds-for 'syne-hypertune=5' --checkpoint-seeds 1 \
-	    --readme-table bench-results/README-table.md
-	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/ablation --workers 1 8 --seeds 10 --checkpoint-seeds 0 \
-	    --advisors hyperjump hyperjump-sync hyperjump-async1 hyperjump-async-trusting hyperjump-no-jump \
-	    hyperjump-no-warmstart hyperjump-no-resume hyperband
+	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/standard --seeds 8 --checkpoint-seeds 0 \
+	    --workers-for 'synthetic:*=8' $(GP_CELLS) --readme-table bench-results/README-table.md
+	$(PY) benchmarks/run_bench.py --jobs 2 --out bench-results/ablation --workers 8 --seeds 4 --checkpoint-seeds 0 \
+	    --tables synthetic:smooth synthetic:uninformative-low synthetic:needle synthetic:late-bloomers \
+	    --advisors $(ABLATIONS)
 
-# A few minutes: two tables, 5 seeds, HyperJump against the peers that do not fit a GP per decision.
+# 5 min 50 s measured (README): three tables (mnist_epochs, cnn, synthetic:needle) at 8 workers,
+# 5 seeds, HyperJump against the peers that do not fit a GP per decision.
 bench-quick: register peers
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	$(PY) benchmarks/run_bench.py --quick --jobs 2 --out bench-results/quick \

@@ -224,5 +224,6 @@ def min_jump_observations(n_params: int, factor: int = JUMP_GUARD_FACTOR) -> int
     The paper trusts the model after d + 2 observations in all; a jump from budget b ranks configurations
     at b and above, so the guard asks ``factor`` times d + 2 of the observations at budgets >= b. Off by
     default (factor 0): in the replay it helped only together with pending-aware EI (ablation
-    ``hyperjump-believer-guard``) and cost time to 1% regret without it (``hyperjump-guard``)."""
+    ``hyperjump:pending_aware=true,jump_guard=1``) and cost time to 1% regret without it
+    (``hyperjump:jump_guard=1``)."""
     return factor * min_observations(n_params)

@@ -159,7 +159,7 @@ def replay(table, name, seed, workers, faults=Faults()):
     return Simulator(advisor, table, bm, SimConfig(workers=workers, time_limit=400.0, faults=faults)).run()
 
 
-@pytest.mark.parametrize("name", ["hyperjump-async", "asha"])
+@pytest.mark.parametrize("name", ["hyperjump", "hyperjump:threshold=0"])
 @pytest.mark.parametrize("workers", [1, 4])
 def test_replay_smoke(table, name, workers):
     run = replay(table, name, 0, workers)
@@ -173,9 +173,9 @@ def test_replay_smoke(table, name, workers):
 
 def test_replay_is_deterministic_per_seed_and_survives_faults(table):
     faults = Faults(fail=0.1, cancel=0.05, duplicate_final=0.05, final_after_end=0.1, seed=3)
-    a, b = (replay(table, "hyperjump-async", 7, 3, faults) for _ in range(2))
+    a, b = (replay(table, "hyperjump", 7, 3, faults) for _ in range(2))
     assert a["error"] is None and a["queued_trials"] == 0
     strip = lambda run: [{k: v for k, v in t.items()} for t in run["trials"]]  # noqa: E731
     assert strip(a) == strip(b) and a["incumbent"] == b["incumbent"]
-    c = replay(table, "hyperjump-async", 8, 3, faults)
+    c = replay(table, "hyperjump", 8, 3, faults)
     assert strip(c) != strip(a)

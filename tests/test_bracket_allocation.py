@@ -61,7 +61,7 @@ def test_the_replayed_advisor_with_learned_brackets_starts_where_seconds_are_che
 
     table = synthetic_table()
     budget_map = resolve_R_eta(table)
-    advisor = advisors.get("hyperjump-learned").build(R=budget_map.R, eta=budget_map.eta, seed=0)
+    advisor = advisors.get("hyperjump:learned_brackets=true").build(R=budget_map.R, eta=budget_map.eta, seed=0)
     limit = auto_time_limit(table, budget_map, 4, iterations=1)
     result = Simulator(advisor, table, budget_map, SimConfig(workers=4, time_limit=limit)).run()
     assert not result["error"]

@@ -189,7 +189,7 @@ def replay_with_audit(name, table, folder, workers=2):
 
 @pytest.mark.slow
 def test_replay_of_hyperjump_scores_each_audited_jump_with_the_tables_truth(toy, tmp_path):
-    run, advisor, audit = replay_with_audit("hyperjump-sync", toy, tmp_path)
+    run, advisor, audit = replay_with_audit("hyperjump:exec_mode=parallelism", toy, tmp_path)
     assert run["error"] is None and "calibration_error" not in run
     jumps = [r for r in audit if r["event"] == "promotion" and r["kind"] == "jump"]
     records = run["calibration"]
@@ -217,14 +217,14 @@ def test_replay_of_hyperjump_scores_each_audited_jump_with_the_tables_truth(toy,
     document = results_document(toy, resolve_R_eta(toy), [run], 600, 2)
     out = write_outputs(tmp_path / "out", document)
     report = out["report"].read_text()
-    assert "Calibration of the jumps" in report and "**hyperjump-sync**" in report and "calibration.png" in report
+    assert "Calibration of the jumps" in report and "**hyperjump:exec_mode=parallelism**" in report and "calibration.png" in report
     assert out["calibration_plot"].stat().st_size > 1000
     assert json.loads(out["results"].read_text())["runs"][0]["calibration"] == json.loads(json.dumps(records))
 
 
 @pytest.mark.slow
 def test_replay_of_hyperjump_async_scores_each_jump_past_rungs(toy, tmp_path):
-    run, advisor, audit = replay_with_audit("hyperjump-async", toy, tmp_path)
+    run, advisor, audit = replay_with_audit("hyperjump", toy, tmp_path)
     assert run["error"] is None and "calibration_error" not in run
     risky = [r for r in audit if r["event"] == "async_jump_risk"
              or (r["event"] == "promotion" and r["kind"] == "rung_stop")]

@@ -99,7 +99,7 @@ def test_jumps_kill_running_trials_whose_workers_go_straight_to_new_work():
     table = shared_table("mnist_epochs")
     budget_map = resolve_R_eta(table)
     limit = auto_time_limit(table, budget_map, 8, iterations=1)
-    run = run_one(advisors.get("hyperjump-sync"), table, budget_map, 1, SimConfig(workers=8, time_limit=limit))
+    run = run_one(advisors.get("hyperjump:exec_mode=parallelism"), table, budget_map, 1, SimConfig(workers=8, time_limit=limit))
     assert run["error"] is None and run["queued_trials"] == 0
     killed = [t for t in run["trials"] if t["status"] == "KILLED"]
     assert killed, "seed 1 jumps while trials of the skipped stage run"

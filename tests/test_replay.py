@@ -143,7 +143,7 @@ def test_hyperband_one_worker_follows_the_iteration_plan(table):
 
 
 def test_one_worker_time_adds_up(table):
-    result = simulate(build("hyperjump-no-jump", table), table, time_limit=400)
+    result = simulate(build("hyperjump:threshold=0", table), table, time_limit=400)
     trials = result["trials"]
     assert len(trials) > 20 and result["end_reason"] == "time_limit"
     for previous, trial in zip(trials, trials[1:]):
@@ -374,3 +374,15 @@ def test_hyperjump_runs_under_the_replay(table):
     result = simulate(build("hyperjump", table), table, workers=2, time_limit=600)
     assert result["error"] is None and result["end_reason"] == "time_limit"
     assert result["queued_trials"] == 0 and result["incumbent"]
+
+
+def test_lcbench_189908_loads_as_a_generic_csv_beside_the_shared_tables():
+    table = load_table("lcbench:189908")
+    assert table.name == "lcbench:189908" and table.is_full_grid and len(table.configs) == 2187
+    assert table.levels == [2.0, 6.0, 17.0, 51.0] and table.eta == 3 and resolve_R_eta(table).R == 27
+    assert len(table.hyperparameters) == 7 and table.space == "grid"
+    top = [row for (key, level), row in table.rows.items() if level == 3]
+    assert all([lvl for lvl, _ in row.intermediate] == [0, 1, 2] for row in top[:50])
+    assert min(r.loss for r in top) == pytest.approx(0.11449, abs=1e-5)   # the README's optimum
+    with pytest.raises(TableError, match="lcbench:189908"):
+        load_table("lcbench:1")

@@ -345,19 +345,45 @@ def test_run_bench_small_suite(tmp_path):
         import run_bench
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
-    assert run_bench.seeds_of("syne-bo", 20, [("syne-*", 5)]) == 5
-    assert run_bench.seeds_of("hyperjump", 20, [("syne-*", 5)]) == 20
+    rules = run_bench.parse_seeds_for(["syne-*=5", "syne-mobster=0", "syne-mobster=3@cnn-w8"])
+    assert run_bench.seeds_of("syne-bo", 20, rules, "unet-w1") == 5
+    assert run_bench.seeds_of("hyperjump", 20, rules, "cnn-w8") == 20
+    assert run_bench.seeds_of("syne-mobster", 20, rules, "cnn-w8") == 3
+    assert run_bench.seeds_of("syne-mobster", 20, rules, "cnn-w1") == 0
+    workers_for = run_bench.parse_workers_for(["synthetic:*=8", "synthetic:needle=1,32"])
+    assert run_bench.workers_of("synthetic:dense", [1, 8, 32], workers_for) == [8]
+    assert run_bench.workers_of("synthetic:needle", [1, 8, 32], workers_for) == [1, 32]
+    assert run_bench.workers_of("hyperjump:cnn", [1, 8, 32], workers_for) == [1, 8, 32]
+    assert run_bench.folder_name("synthetic:needle", 8) == "synthetic-needle-w8"
+    assert run_bench.folder_name("lcbench:189908", 1) == "lcbench-189908-w1"
     table = _partial_table(tmp_path)
     out = tmp_path / "bench"
     assert run_bench.main(["--out", str(out), "--tables", str(table), "--workers", "2", "--seeds", "2",
-                           "--seeds-for", "rand*=3", "--advisors", "hyperjump", "hyperband", "random",
-                           "--iterations", "1"]) == 0
+                           "--seeds-for", "rand*=3", "--seeds-for", "hyperband=0@partial-w2",
+                           "--advisors", "hyperjump", "hyperband", "random",
+                           "hyperjump:threshold=0", "--iterations", "1"]) == 0
+    assert json.loads((out / "partial-w2" / "runs" / "hyperjump:threshold=0.json").read_text())["runs"][0][
+        "advisor"] == "hyperjump:threshold=0"
+    assert run_bench.main(["--out", str(out), "--tables", str(table), "--advisors", "hyperjump:treshold=0"]) == 2
     chunk = json.loads((out / "partial-w2" / "runs" / "random.json").read_text())
     assert chunk["settings"]["seeds"] == [0, 1, 2] and chunk["wall_seconds"] >= 0
     assert [r["checkpoint"] is not None for r in chunk["runs"]] == [True, False, False]
+    assert not (out / "partial-w2" / "runs" / "hyperband.json").exists()
     readme = (out / "README-table.md").read_text()
-    assert readme.startswith("| table | W | HyperJump to 10% / 1% | best peer")
+    assert readme.startswith("| table | W | HyperJump to 10% / 1% | mean rank (of N) | best peer")
+    assert "Mean rank over time, averaged over the cells" in readme
     assert "| partial | 2 |" in readme
     summary = (out / "SUMMARY.md").read_text()
     assert "best peer" in summary and "partial-w2/regret.png" in summary
+    assert "## Verdicts" in summary and "Verdict against hyperjump" in summary
     assert (out / "chunks.md").exists() and (out / "partial-w2" / "regret.png").exists()
+    # a stopped chunk resumes after the seeds it saved (here: a partial file of a 4-seed chunk holding 3 runs)
+    longer = dict(chunk["settings"], seeds=[0, 1, 2, 3])
+    saved = [dict(r, resumed_marker=True) for r in chunk["runs"]]
+    (out / "partial-w2" / "runs" / "random.partial.json").write_text(json.dumps({"settings": longer, "runs": saved}))
+    assert run_bench.main(["--out", str(out), "--tables", str(table), "--workers", "2", "--seeds", "2",
+                           "--seeds-for", "rand*=4", "--advisors", "random", "--iterations", "1"]) == 0
+    resumed = json.loads((out / "partial-w2" / "runs" / "random.json").read_text())["runs"]
+    assert [r.get("resumed_marker", False) for r in resumed] == [True, True, True, False]
+    assert [r["seed"] for r in resumed] == [0, 1, 2, 3]
+    assert not (out / "partial-w2" / "runs" / "random.partial.json").exists()

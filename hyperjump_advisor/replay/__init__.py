@@ -6,13 +6,16 @@ clock with W workers. See ``python -m hyperjump_advisor.replay --help``.
 
 Modules: tables -- :mod:`.tables` (the table model and TRIAL_BUDGET <-> level mapping),
 :mod:`.table_csv` (the generic CSV format), :mod:`.shared_tables` (the shared HyperJump tables,
-``load_table``); running -- :mod:`.simulator` (event loop, workers, clock), :mod:`.trial_cost`
+LCBench 189908, ``load_table``), :mod:`.synthetic_family` (seeded synthetic tables with regimes as dials);
+running -- :mod:`.simulator` (event loop, workers, clock), :mod:`.trial_cost`
 (a trial's duration, resumes), :mod:`.faults` (fault injection), :mod:`.checkpoint` (the
 advisor's checkpoint folder), :mod:`.runs` (run_one, run_many, progress), :mod:`.registry`
 (advisors by name), :mod:`.advisors` (this project's and NNI's advisors, NNI workarounds, tuner
-adapter; the peers' specs come from :mod:`.peers.runner`); results -- :mod:`.measures`
+adapter; the peers' specs come from :mod:`.peers.runner`), :mod:`.overrides` (``NAME:KEY=VALUE,...``
+ablations, checked); results -- :mod:`.measures`
 (regret, times to target, summaries), :mod:`.render` (report.md), :mod:`.plot` (regret.png),
-:mod:`.report` (results.json and writing every output).
+:mod:`.report` (results.json and writing every output), :mod:`.statistics` and :mod:`.verdict` (p-values,
+bootstrap intervals, mean ranks over time, per cell), :mod:`.suite_report` (SUMMARY.md, README table).
 """
 from .tables import BudgetMap, Table, TableError, auto_time_limit, default_R_eta, resolve_R_eta
 from .table_csv import build_table, write_generic

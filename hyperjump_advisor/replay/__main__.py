@@ -54,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                "format (hyperparameter columns + budget, loss, time[, intermediate]). "
                f"Advisors: {', '.join(advisors.REGISTRY)}.")
     p.add_argument("--table", help="hyperjump:NAME or a path to a generic CSV table (required to replay)")
-    p.add_argument("--advisor", action="append", choices=list(advisors.REGISTRY), metavar="NAME",
-                   help="advisor to replay (repeatable; required to replay; see --list-advisors)")
+    p.add_argument("--advisor", action="append", metavar="NAME[:KEY=VALUE,...]",
+                   help="advisor to replay (repeatable; required to replay; see --list-advisors); this project's "
+                        "advisors take classArgs overrides, e.g. 'hyperjump:threshold=0,random_fraction=1' "
+                        "(hyperjump_advisor/replay/overrides.py)")
     p.add_argument("--list-advisors", action="store_true",
                    help="print the advisor names, one per line, and exit (stderr: peer environments missing)")
     p.add_argument("--setup-peers", nargs="*", metavar="FAMILY", default=None,
@@ -119,6 +121,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                if not value]
     if missing:
         parser.error(f"the following arguments are required to replay: {', '.join(missing)}")
+    try:
+        specs = [advisors.get(name) for name in dict.fromkeys(args.advisor)]
+    except (KeyError, ValueError) as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
     problems = [p for p in map(environment_problem, dict.fromkeys(args.advisor)) if p]
     if problems:
         print("error: " + "\nerror: ".join(problems), file=sys.stderr)
@@ -149,7 +156,6 @@ def main(argv: Optional[list[str]] = None) -> int:
                        checkpoint=not args.no_checkpoint)
     class_args = dict(args.class_arg)
     seeds = [args.seed_offset + i for i in range(args.seeds)]
-    specs = [advisors.get(name) for name in dict.fromkeys(args.advisor)]
     if not args.quiet:
         print(f"{table.summary()}\nR={budget_map.R} eta={budget_map.eta} workers={args.workers} "
               f"time limit {time_limit:,.0f} s, {len(specs)} advisor(s) x {len(seeds)} seed(s)", file=sys.stderr)

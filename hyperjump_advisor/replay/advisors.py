@@ -28,8 +28,10 @@ returns an object with ``process_command`` and a recorded ``sent`` list
 - ``random``: ``nni.algorithms.hpo.random_tuner.RandomTuner`` through :class:`TunerAdvisor`,
   every trial at TRIAL_BUDGET = R.
 
-More names (ablations such as ``hyperjump-no-order``) are one :func:`register_ours` line
-each. ``--class-arg KEY=VALUE`` reaches only this project's advisors (``takes_class_args``).
+Ablations are not names: ``hyperjump:order_by_risk=false`` is HyperJump with that classArg, and
+engine choices that are not classArgs are replay switches (``hyperjump:several_brackets=false``), both
+checked by :mod:`.overrides`. ``--class-arg KEY=VALUE`` reaches only this project's advisors
+(``takes_class_args``).
 """
 from __future__ import annotations
 
@@ -75,10 +77,9 @@ def _build_ours(R: int, eta: int, seed: int, class_args: dict, factory: Optional
     return build_offline(factory or _our_factory(), **args)
 
 
-def register_ours(name: str, class_args: dict, description: str,
-                  factory: Optional[Callable[[], Any]] = None) -> AdvisorSpec:
-    """A variant of this project's advisor: ``factory()`` returns the class (default HyperJump)."""
-    def builder(R, eta, seed, class_args):
+def register_ours(name: str, class_args: dict, description: str) -> AdvisorSpec:
+    """This project's advisor under a name, with classArgs; ablations are overrides (:mod:`.overrides`)."""
+    def builder(R, eta, seed, class_args, factory: Optional[Callable[[], Any]] = None):
         return _build_ours(R, eta, seed, class_args, factory() if factory else None)
     return register(AdvisorSpec(name, builder, description, takes_class_args=True, class_args=dict(class_args)))
 
@@ -88,89 +89,41 @@ PLAIN_HYPERBAND = {"threshold": 0, "random_fraction": 1, "pause_resume": False, 
                    "exec_mode": "parallelism"}
 register_ours("hyperband", PLAIN_HYPERBAND,
               "this project's advisor as plain Hyperband (no jumps, random brackets, training from scratch)")
-# Ablations (paper Fig. 2f) and variants
-register_ours("hyperjump-sync", {"exec_mode": "parallelism"},
-              "HyperJump on synchronous brackets (exec_mode parallelism, the default before async)")
-register_ours("hyperjump-no-jump", {"threshold": 0}, "HyperJump without jumps (warm start only)")
-register_ours("hyperjump-no-order", {"order_by_risk": False}, "HyperJump testing a stage in Hyperband's order")
-register_ours("hyperjump-no-warmstart", {"random_fraction": 1}, "HyperJump with uniformly random brackets")
-register_ours("hyperjump-no-resume", {"pause_resume": False, "opportunistic": False},
-              "HyperJump training every trial from scratch, learning only from final metrics")
-register_ours("hyperjump-hold", {"hold_first_bracket": True},
-              "HyperJump with the paper's rule: no second bracket while the first one runs")
-register_ours("hyperjump-async", {"exec_mode": "async"},
-              "HyperJump on ASHA's asynchronous rungs: promotions past rungs and rung stops decided by rEAR")
-register_ours("hyperjump-async1", {"exec_mode": "async"},
-              "hyperjump-async with one bracket: every configuration starts at rung 0 (ASHA's rungs only)",
-              factory=lambda: _async_variant(several_brackets=False))
-register_ours("hyperjump-async-trusting", {"exec_mode": "async"},
-              "hyperjump-async jumping past rungs even when the model does not explain the configuration's result",
-              factory=lambda: _async_variant(explain_jumps=False))
-register_ours("hyperjump-no-challenger", {"exec_mode": "async"},
-              "hyperjump-async without challenger promotions (only ASHA's top 1/eta of a rung moves up)",
-              factory=lambda: _async_variant(promote_challengers=False))
-register_ours("asha", {"exec_mode": "async", "threshold": 0},
-              "this project's async mode with jumps off: ASHA's rungs with challenger promotions, "
-              "HyperJump's searcher (EI warm start, resume)")
-register_ours("hyperjump-main", {}, "HyperJump as on main before the searcher changes (ablation baseline)",
-              factory=lambda: _searcher_variant(no_repeat=False, pending_aware=False, guard=False))
-register_ours("hyperjump-guard", {}, "HyperJump with the jump guard (d + 2 observations at a stage's budget)",
-              factory=lambda: _searcher_variant(guard=True))
-register_ours("hyperjump-believer", {}, "HyperJump with pending-aware (kriging-believer) EI",
-              factory=lambda: _searcher_variant(pending_aware=True))
-register_ours("hyperjump-believer-guard", {}, "HyperJump with pending-aware EI and the jump guard",
-              factory=lambda: _searcher_variant(pending_aware=True, guard=True))
-register_ours("hyperjump-anytime", {}, "hyperjump-believer-guard plus one early full-budget run of the best guess",
-              factory=lambda: _searcher_variant(pending_aware=True, guard=True, anytime=True))
-register_ours("hyperjump-learned", {"learned_brackets": True},
-              "HyperJump whose async brackets share the seconds by measured cost and rank correlation to R")
-register_ours("hyperjump-keep-budget-term", {"keep_budget_term": True},
-              "HyperJump refusing a refit whose budget term sits at its lower bound (the previous fit stays)")
-register_ours("hyperjump-calibrated", {"calibrated_risk": True},
-              "HyperJump whose jumps and stops use the model's stds widened by its measured 90% coverage")
-register_ours("hyperjump-rank1", {"rank_one_order": True},
-              "HyperJump ordering a stage with the rank-one covariance update of pretend evaluations")
 
 
-def _async_variant(several_brackets: bool = True, explain_jumps: bool = True, promote_challengers: bool = True):
-    """HyperJump in exec_mode async with the scheduler's start rule set per ablation."""
-    base: Any = _our_factory()
+def switched(switches) -> Callable[[], Any]:
+    """The factory of HyperJump with the replay switches of :class:`.overrides.ReplaySwitches` set per run."""
+    def factory():
+        import dataclasses
+        from ..jumping import RiskPolicy, min_jump_observations
+        from ..searcher import SearchOptions
+        base: Any = _our_factory()
 
-    class Variant(base):  # type: ignore[misc,valid-type]  # a subclass of a class chosen at run time
-        def _reset_state(self):
-            super()._reset_state()
-            self.engine.scheduler.several_brackets = several_brackets
-            self.engine.scheduler.explain_jumps = explain_jumps
-            self.engine.scheduler.promote_challengers = promote_challengers
-    return Variant
+        class Variant(base):  # type: ignore[misc,valid-type]  # a subclass of a class chosen at run time
+            def _reset_state(self):
+                super()._reset_state()
+                engine = self.engine
+                scheduler = engine.scheduler
+                for key in ("several_brackets", "explain_jumps", "promote_challengers"):
+                    if hasattr(scheduler, key):
+                        setattr(scheduler, key, getattr(switches, key))
+                engine.searcher.options = SearchOptions(no_repeat=switches.no_repeat,
+                                                        pending_aware=switches.pending_aware)
+                if switches.anytime:
+                    from .anytime_probe import install
+                    install(engine)
+                if switches.jump_guard:
+                    original = engine.set_search_space
 
-
-def _searcher_variant(no_repeat: bool = True, pending_aware: bool = False, guard: bool = False,
-                      anytime: bool = False):
-    """HyperJump with the searcher's options and the jump guard set per ablation (classArgs stay the defaults)."""
-    import dataclasses
-    from ..jumping import RiskPolicy, min_jump_observations
-    from ..searcher import SearchOptions
-    base: Any = _our_factory()
-
-    class Variant(base):  # type: ignore[misc,valid-type]  # a subclass of a class chosen at run time
-        def _reset_state(self):
-            super()._reset_state()
-            engine = self.engine
-            engine.searcher.options = SearchOptions(no_repeat=no_repeat, pending_aware=pending_aware)
-            if anytime:
-                from .anytime_probe import install
-                install(engine)
-            original = engine.set_search_space
-
-            def set_search_space(space):
-                original(space)
-                policy = engine.scheduler.policy
-                if isinstance(policy, RiskPolicy):
-                    needed = min_jump_observations(space.n_params, factor=1) if guard else 0
-                    policy.options = dataclasses.replace(policy.options, min_stage_observations=needed)
-            engine.set_search_space = set_search_space
-    return Variant
+                    def set_search_space(space):
+                        original(space)
+                        policy = engine.scheduler.policy
+                        if isinstance(policy, RiskPolicy):
+                            needed = min_jump_observations(space.n_params, factor=switches.jump_guard)
+                            policy.options = dataclasses.replace(policy.options, min_stage_observations=needed)
+                    engine.set_search_space = set_search_space
+        return Variant
+    return factory
 
 
 # ---- NNI's advisors ----------------------------------------------------------------------------------

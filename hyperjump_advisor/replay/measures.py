@@ -82,8 +82,8 @@ def _config_key(config: dict) -> str:
 
 
 def is_ours(name: str) -> bool:
-    """hyperjump or one of its ablations (hyperjump-*): not a peer."""
-    return name == REFERENCE or name.startswith(REFERENCE + "-")
+    """hyperjump or one of its ablations (hyperjump-*, hyperjump:KEY=VALUE,...): not a peer."""
+    return name == REFERENCE or name.startswith((REFERENCE + "-", REFERENCE + ":"))
 
 
 # ---- medians with unreached seeds ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ def register(spec: AdvisorSpec) -> AdvisorSpec:
 
 
 def get(name: str) -> AdvisorSpec:
-    if name not in REGISTRY:
-        raise KeyError(f"unknown advisor {name!r}; known: {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    """A registered advisor, or NAME:KEY=VALUE,... (overrides, checked: :mod:`.overrides`)."""
+    from .advisors import switched  # lazy: advisors fills this registry and imports it
+    from .overrides import resolve
+    return resolve(name, REGISTRY, switched)

@@ -1,5 +1,5 @@
 """report.md of a replay: the accounting rules, the ranking table, hyperjump against the best peer
-and hyperband, speed-ups, search and advisor cost, the calibration of the jumps (:mod:`.calibration`)
+and hyperband, the verdict (p-values, intervals, mean ranks: :mod:`.verdict`), speed-ups, search and advisor cost, the calibration of the jumps (:mod:`.calibration`)
 and notes (definitions: :mod:`.measures`).
 """
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 
 from .calibration import calibration_markdown
 from .measures import REFERENCE, TARGETS, comparison, speedups, summarize
+from .verdict import cell_verdict, verdict_markdown
 
 CALIBRATION_PLOT = "calibration.png"
 
@@ -107,6 +108,8 @@ def render_report(document: dict, plots: Sequence[str] = ()) -> str:
                          f"{median_cell(row['hyperband'], seeds('hyperband'))} | "
                          f"{ratio_cell(row['hyperband_ratio'], 'hyperband') if row['hyperband'] else '—'} | "
                          f"{_t(oracle.get(str(t)))} |")
+    if comp["reference"]:
+        lines += [""] + verdict_markdown(cell_verdict(document))
     ups = speedups(summary)
     if ups:
         lines += ["", f"## Speed-up of {REFERENCE} against every advisor (other's median / {REFERENCE}'s)", "",

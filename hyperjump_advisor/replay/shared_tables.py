@@ -1,5 +1,7 @@
 """The four shared HyperJump tables (``--table hyperjump:NAME``: cnn, cnn_time3, mnist_epochs,
-unet) and :func:`load_table`, which reads either one of them or a generic CSV table.
+unet), the shared LCBench table (``--table lcbench:189908``, a generic CSV in
+``../shared/benchmarks/lcbench/``, see its README), the synthetic family (``--table synthetic:NAME``,
+:mod:`.synthetic_family`) and :func:`load_table`, which reads any of them or a generic CSV table.
 
 The shared tables are read from
 ``../shared/benchmarks/hyperjump-tables/`` relative to the repository root
@@ -16,6 +18,8 @@ from typing import Callable
 
 from .table_csv import build_table, load_generic, read_csv
 from .tables import Table, TableError
+
+LCBENCH_TASKS = ("189908",)
 
 
 def shared_tables_dir() -> Path:
@@ -104,9 +108,33 @@ SHARED_TABLES: dict[str, Callable[[Path], Table]] = {
 _CACHE: dict[str, Table] = {}
 
 
+def shared_benchmarks_dir() -> Path:
+    """``../shared/benchmarks`` relative to the repository root (the parent of the hyperjump tables' folder)."""
+    return shared_tables_dir().parent
+
+
+def _load_lcbench(spec: str) -> Table:
+    task = spec.split(":", 1)[1]
+    if task not in LCBENCH_TASKS:
+        raise TableError(f"unknown LCBench table {spec!r}; known: {', '.join('lcbench:' + t for t in LCBENCH_TASKS)}")
+    path = shared_benchmarks_dir() / "lcbench" / f"lcbench_{task}.csv"
+    if not path.is_file():
+        raise TableError(f"LCBench table not found at {path} (expected ../shared/benchmarks/lcbench beside the "
+                         "repository; set HYPERJUMP_TABLES to the hyperjump-tables folder of another checkout)")
+    table = load_generic(path)
+    table.name = spec
+    return table
+
+
 def load_table(spec: str, space: str = "auto") -> Table:
-    """``hyperjump:NAME`` (a shared table) or a path to a generic CSV table; ``space``: see
-    :mod:`.tables` (auto: grid for a full grid, else list)."""
+    """``hyperjump:NAME`` (a shared table), ``lcbench:TASK``, ``synthetic:NAME`` or a path to a generic CSV
+    table; ``space``: see :mod:`.tables` (auto: grid for a full grid, else list)."""
+    from . import synthetic_family  # lazy: ``python -m hyperjump_advisor.replay.synthetic_family`` runs it as main
+    if spec.startswith(("lcbench:", synthetic_family.PREFIX)):
+        if spec not in _CACHE:
+            _CACHE[spec] = _load_lcbench(spec) if spec.startswith("lcbench:") else \
+                synthetic_family.build(synthetic_family.member(spec[len(synthetic_family.PREFIX):]))
+        return _CACHE[spec].with_space(space)
     if spec.startswith("hyperjump:"):
         name = spec.split(":", 1)[1]
         if name not in SHARED_TABLES:

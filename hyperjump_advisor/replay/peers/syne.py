@@ -29,14 +29,33 @@ from .adapter import CONTINUE, STOP, Job, PeerAdvisor, Suggestion
 
 METRIC, RESOURCE = "loss", "budget"
 
+# Syne Tune's own documented knobs that bound the cost of its GP searchers (``search_options`` of MOBSTER and
+# Hyper-Tune; docstrings of GPFIFOSearcher / GPMultiFidelitySearcher in syne_tune 0.13, and its tutorial on
+# Bayesian optimization: refitting the GP's hyperparameters is the most expensive part of a decision and "can be
+# thinned out or even stopped when the dataset gets large" with opt_skip_init_length and opt_skip_period).
+# Defaults: a refit at every new observation (opt_skip_period 1; opt_skip_init_length 150 is then moot) from 2
+# random restarts (opt_nstarts), on up to 500 observations (max_size_data_for_model). Measured with the defaults:
+# minutes of CPU per seed (README, Benchmarks). Here: a full refit at each new observation up to 20, then at every
+# 20th; one restart; the GP fitted and conditioned on at most 100 observations (Syne Tune subsamples, dropping
+# low-rung observations of trials that never reached a higher rung first). Between refits the GP keeps its
+# hyperparameters and is still conditioned on the new data.
+GP_COST_BOUNDS = {"opt_skip_init_length": 20, "opt_skip_period": 20, "opt_nstarts": 1,
+                  "max_size_data_for_model": 100}
+# Hyper-Tune without the subsampling: its independent GP per rung needs data at every rung, and Syne Tune 0.13's
+# subsampling drops low-rung observations first, so with max_size_data_for_model (100, and likewise its default
+# 500 once reached) a rung can end up empty and the searcher fails (KeyError on the rung's posterior state,
+# hypertune/posterior_state.py; measured: every seed on mnist_epochs at 8 workers). None = no subsampling.
+HYPERTUNE_COST_BOUNDS = {**GP_COST_BOUNDS, "max_size_data_for_model": None}
+
 # peer name -> (baselines class, extra constructor arguments, whether the trials pause and resume)
-METHODS = {
+METHODS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "syne-asha": ("ASHA", {"type": "promotion"}, True),
     "syne-asha-stop": ("ASHA", {"type": "stopping"}, False),
     "syne-hyperband": ("SyncHyperband", {}, True),
     "syne-bohb": ("BOHB", {"type": "promotion"}, True),
-    "syne-mobster": ("MOBSTER", {"type": "promotion"}, True),
-    "syne-hypertune": ("HyperTune", {"type": "promotion", "brackets": "all"}, True),
+    "syne-mobster": ("MOBSTER", {"type": "promotion", "search_options": GP_COST_BOUNDS}, True),
+    "syne-hypertune": ("HyperTune", {"type": "promotion", "brackets": "all",
+                                     "search_options": HYPERTUNE_COST_BOUNDS}, True),
 }
 
 
