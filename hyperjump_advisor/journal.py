@@ -36,9 +36,10 @@ import json
 import logging
 import os
 import time
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from . import persistence
+from .compaction import Compaction
 from .engine import Engine
 from .files import sync_folder as _sync_folder, write_atomically
 from .schedule import Bracket, Scheduler, Slot
@@ -80,7 +81,7 @@ class Journal:
         self._open: set[int] = set()  # brackets written while open: their heads and stage lists are compared
         self._changed_slots: set[tuple[int, int, int]] = set()  # (bracket, stage, index) of slots that changed
         self._compaction_seq: Optional[int] = None  # S0 of a compaction in progress (the journal was renamed)
-        self._compaction: Optional[_Compaction] = None
+        self._compaction: Optional[Compaction] = None
 
     def save(self, engine: Engine) -> None:
         if not self._snapshot_written or self._brackets_of(engine) is not self._bracket_list:
@@ -217,7 +218,8 @@ class Journal:
             os.replace(self.journal_path, self.old_journal_path)  # the lines up to S0 = this save's
             self._compaction_seq, self._journal_bytes = self._seq, 0
         if self._compaction is None:
-            self._compaction = _Compaction(engine, self._compaction_seq, self.snapshot_path + PARTIAL_SUFFIX)
+            self._compaction = Compaction(engine, self._compaction_seq, self.snapshot_path + PARTIAL_SUFFIX,
+                                          PIECE_ITEMS)
         try:
             done = self._compaction.step(PIECE_ITEMS)
         except BaseException:
@@ -242,82 +244,6 @@ class Journal:
             with open(self.journal_path, "a", encoding="utf-8") as f:
                 os.fsync(f.fileno())
         self._unsynced, self._last_sync = 0, time.monotonic()
-
-
-class _Compaction:
-    """A snapshot document written into ``path`` a few pieces at a time (see the module docstring)."""
-
-    def __init__(self, engine: Engine, seq: int, path: str):
-        self.path = path
-        self.bytes = 0
-        self._file = open(path, "wb")
-        self._pieces = self._document(engine, seq)
-
-    def step(self, items: int) -> bool:
-        """Write pieces worth about ``items`` items; True (file closed and synced) when the document is whole."""
-        spent = 0
-        for text, cost in self._pieces:
-            data = text.encode("utf-8")
-            self._file.write(data)
-            self.bytes += len(data)
-            spent += cost
-            if spent >= items:
-                return False
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        return True
-
-    def abandon(self) -> None:
-        self._file.close()
-        if os.path.exists(self.path):
-            os.unlink(self.path)
-
-    @staticmethod
-    def _document(engine: Engine, seq: int) -> Iterator[tuple[str, int]]:
-        """The pieces of ``persistence.document(engine) | {"journal_seq": seq}``, each read when it is written.
-
-        The lists hold what existed at S0 (later items are in the lines after S0); items are read live."""
-        head = persistence.document_head(engine)
-        head["journal_seq"] = seq
-        searcher, evidence, ledger = engine.searcher, engine.evidence, engine.ledger
-        n_configs, n_observations = len(searcher.configs), len(evidence.observations)
-        trial_ids = list(ledger.trials)
-        n_brackets = len(engine.scheduler.brackets)
-        yield _dumps(head)[:-1], 0
-        yield ',"configs":[', 0
-        yield from _chunks(lambda a, b: searcher.configs[a:b], n_configs)
-        yield '],"observations":[', 0
-        yield from _chunks(lambda a, b: evidence.observations[a:b], n_observations)
-        yield '],"trials":[', 0
-        yield from _chunks(lambda a, b: [row for pid in trial_ids[a:b] for row in ledger.to_rows([pid])],
-                           len(trial_ids))
-        yield '],"brackets":[', 0
-        for k in range(n_brackets):
-            yield from _bracket_pieces(engine.scheduler.brackets[k], first=k == 0)
-        yield "]}", 0
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _chunks(read: Any, n: int) -> Iterator[tuple[str, int]]:
-    """A JSON list's items [0, n) without its brackets, PIECE_ITEMS per piece, read when yielded."""
-    for start in range(0, n, PIECE_ITEMS):
-        items = read(start, min(n, start + PIECE_ITEMS))
-        yield ("," if start else "") + _dumps(items)[1:-1], len(items)
-
-
-def _bracket_pieces(bracket: Bracket, first: bool) -> Iterator[tuple[str, int]]:
-    """``bracket_to_dict(bracket)``, its slots PIECE_ITEMS per piece."""
-    d = persistence.bracket_to_dict_head(bracket)
-    yield ("" if first else ",") + _dumps(d)[:-1] + ',"slots":[', 1
-    for stage, slots in enumerate(bracket.slots):
-        yield ("," if stage else "") + "[", 0
-        yield from _chunks(lambda a, b: [[x.config_id, x.status.value, x.loss] for x in slots[a:b]], len(slots))
-        yield "]", 0
-    yield "]}", 0
 
 
 # ---- reading --------------------------------------------------------------------------------------

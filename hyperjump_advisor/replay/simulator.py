@@ -45,21 +45,19 @@ Proposals the table lacks (a configuration it does not hold, a (configuration, b
 a row, a TRIAL_BUDGET that is no level) FAIL at once at zero cost, and are counted per run:
 ``missing_config_proposals`` and ``missing_row_proposals``.
 
-Helpers with an idea of their own: :mod:`.trial_cost` (what a trial, fresh or resumed, costs
-on the clock and when its PERIODICAL metrics arrive), :mod:`.checkpoint` (the advisor's NNI
-checkpoint folder for the run), :mod:`.faults` (fault injection); :mod:`.runs` runs many
-(advisor, seed) pairs with a progress line.
+Helpers with an idea of their own: :mod:`.sim_types` (``SimConfig``, ``SimTrial``), :mod:`.trial_cost`
+(what a trial, fresh or resumed, costs on the clock and when its PERIODICAL metrics arrive),
+:mod:`.checkpoint` (the advisor's NNI checkpoint folder for the run), :mod:`.faults` (fault injection);
+:mod:`.runs` runs many (advisor, seed) pairs with a progress line.
 """
 from __future__ import annotations
 
 import functools
 import heapq
 import itertools
-import math
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -67,68 +65,9 @@ from nni.runtime.tuner_command_channel import CommandType
 
 from ..inprocess import metric_message, trial_end_message
 from .checkpoint import advisor_checkpoint_folder, folder_listing
-from .faults import Faults
+from .sim_types import FAILED, KILLED, SUCCEEDED, SimConfig, SimTrial
 from .tables import BUDGET_KEY, BudgetMap, Table
 from .trial_cost import trial_timing
-
-SUCCEEDED, KILLED, FAILED = "SUCCEEDED", "KILLED", "FAILED"
-
-
-@dataclass
-class SimConfig:
-    workers: int = 1
-    time_limit: float = math.inf
-    charge_advisor_time: bool = False
-    periodical: bool = True
-    faults: Faults = field(default_factory=Faults)
-    no_more: str = "manager"           # "manager" (keep asking, as NNI does) or "stop"
-    resume_key: Optional[str] = "HYPERJUMP_RESUME_FROM"  # the parameter naming the budget a trial resumes from
-    max_trials: int = 100_000
-    checkpoint: bool = True            # the advisor saves its state to a temporary NNI checkpoint folder
-
-    def __post_init__(self):
-        if self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
-        if self.no_more not in ("manager", "stop"):
-            raise ValueError(f"no_more must be 'manager' or 'stop', got {self.no_more!r}")
-
-
-@dataclass
-class SimTrial:
-    index: int
-    job_id: str
-    parameter_id: Any
-    payload: dict              # the NewTrialJob payload (decoded)
-    config: dict
-    trial_budget: Any
-    level: Optional[int]
-    start: float
-    duration: float
-    worker: int
-    loss: Optional[float] = None         # the table's loss at (config, level), None if missing
-    end: Optional[float] = None
-    status: Optional[str] = None         # None while running
-    killed_by: Optional[str] = None
-    fault: Optional[str] = None
-    reason: Optional[str] = None
-    resumed_from: Optional[int] = None
-    cost_rule: Optional[str] = None      # "resume_floor" when the resumed cost was raised to its floor
-
-    @property
-    def running(self) -> bool:
-        return self.status is None
-
-    def record(self, table: Table) -> dict:
-        out = {"config": self.config,
-               "budget": table.levels[self.level] if self.level is not None else None,
-               "trial_budget": self.trial_budget, "start": self.start, "end": self.end,
-               "loss": self.loss if self.status == SUCCEEDED else None, "status": self.status,
-               "parameter_id": self.parameter_id, "job_id": self.job_id, "worker": self.worker}
-        for key in ("killed_by", "fault", "reason", "resumed_from", "cost_rule"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        return out
-
 
 class Simulator:
     """One run: one advisor object, one table, W workers, one simulated clock."""
