@@ -375,7 +375,7 @@ def test_config_matches_nni_schema():
     # NNI 3.0 moves the deprecated `advisor:` section to `tuner`
     algo = canon.tuner
     assert algo.name == "HyperJump"
-    assert algo.class_args == {"R": 27, "eta": 3, "optimize_mode": "maximize", "exec_mode": "parallelism"}
+    assert algo.class_args == {"R": 27, "eta": 3, "optimize_mode": "maximize"}  # the default exec_mode (async)
 
 
 def test_without_hyperjump_advisor_the_trial_trains_from_scratch(tmp_path):
