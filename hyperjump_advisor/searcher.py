@@ -37,7 +37,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import ties
+from . import neighbours, ties
 from .files import plain
 from .posterior import Posterior
 from .searchspace import SearchSpace
@@ -59,6 +59,8 @@ class SearchOptions:
     no_repeat: bool = True      # across brackets, and without replacement in a finite space
     pending_aware: bool = False  # kriging-believer EI over pending configurations and the bracket's own picks:
     # measured and NOT the default (no consistent gain, ~15% more advisor time; see the commit message)
+    local_search: float = 0.0   # share of the model-chosen configurations taken by EI among the neighbours of
+    # the best configurations (``neighbours``); the rest by EI over the whole space
 
 
 class Searcher:
@@ -243,6 +245,10 @@ class Searcher:
         if n == 0:
             return []
         space = self._space()
+        local = self._local_picks(n, used, taken, model, incumbent_loss) if self.options.local_search > 0 else []
+        n -= len(local)
+        if n == 0:
+            return local
         if self._grid is not None and self.options.no_repeat:
             configs, keys, X = self._grid
             free = [i for i, k in enumerate(keys) if k not in used and k not in taken]
@@ -256,7 +262,7 @@ class Searcher:
                 pool, pool_keys = [pool[i] for i in keep], [pool_keys[i] for i in keep]
             X_pool = space.encode_many(pool)
         if not pool:
-            return []
+            return local
         mean, std = model.predict(X_pool, 1.0)
         best = incumbent_loss if incumbent_loss is not None else float(np.min(mean))
         ei = expected_improvement(mean, std, best)
@@ -268,7 +274,29 @@ class Searcher:
         if self._grid is None or not self.options.no_repeat:
             while len(chosen) < n:  # a small discrete space can run out of unseen candidates
                 chosen.append(space.sample(self.rng))
-        return chosen
+        return local + chosen
+
+    def _local_picks(self, n: int, used: set[Key], taken: set[Key], model: Posterior,
+                     incumbent_loss: Optional[float]) -> list[dict[str, Any]]:
+        """Up to ceil(local_search * n) configurations by EI among the neighbours of the best ones (``neighbours``)."""
+        space = self._space()
+        share = min(n, math.ceil(self.options.local_search * n - 1e-9))
+        slots = self.scheduler.all_slots() if getattr(self.scheduler, "rungs", None) is not None else \
+            (s for b in (self.scheduler.brackets if self.scheduler is not None else []) for st in b.slots for s in st)
+        configs = {}
+        for config_id, config in enumerate(self.configs):
+            key = self._key_or_none(space, config_id)
+            if key is not None:
+                configs[key] = config
+        results = neighbours.results_by_budget(slots, lambda c: self._key_or_none(space, c))
+        centres = [configs[k] for k in neighbours.anchors(results, neighbours.enough_results(space))]
+        pool = neighbours.local_pool(space, centres, used | taken)
+        if not pool or share == 0:
+            return []
+        mean, std = model.predict(space.encode_many(pool), 1.0)
+        best = incumbent_loss if incumbent_loss is not None else float(np.min(mean))
+        picked = top_distinct(expected_improvement(mean, std, best), [space.key(c) for c in pool], share, taken)
+        return [dict(pool[i]) for i in picked]
 
     def _believer(self, n: int, ei: np.ndarray, keys: list[Key], X_pool: np.ndarray, model: Posterior,
                   best: float, taken: set[Key]) -> list[int]:

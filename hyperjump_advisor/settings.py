@@ -62,6 +62,7 @@ class Settings:
     calibrated_risk: bool = False
     learned_brackets: bool = False
     keep_budget_term: bool = False
+    local_search: float = 0.0   # share of the model's proposals drawn by EI among neighbours of the best configurations
 
     @property
     def maximize(self) -> bool:
@@ -165,4 +166,7 @@ def parse_class_args(**class_args: Any) -> Settings:
         calibrated_risk=get("calibrated_risk"),
         learned_brackets=get("learned_brackets"),
         keep_budget_term=get("keep_budget_term"),
+        local_search=_probability("local_search", get("local_search"),
+                                  "share of the model-chosen configurations searched among the neighbours of the "
+                                  "best ones; 0 = off"),
     )

@@ -28,6 +28,7 @@ def test_integral_floats_are_accepted_as_integers():
     ({"threshold": "high"}, ["classArgs.threshold"]),
     ({"p_no_jump": 1.5}, ["classArgs.p_no_jump", "[0, 1]"]),
     ({"random_fraction": -1}, ["classArgs.random_fraction", "[0, 1]"]),
+    ({"local_search": 2}, ["classArgs.local_search", "[0, 1]"]),
     ({"seed": -3}, ["classArgs.seed"]),
     ({"best_metric": float("nan")}, ["classArgs.best_metric"]),
     ({"Eta": 3, "r": 9}, ["unknown classArgs Eta (did you mean eta?), r (did you mean R?)", "allowed: R, eta"]),

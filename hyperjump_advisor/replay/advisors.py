@@ -93,6 +93,8 @@ register_ours("hyperjump-sync", {"exec_mode": "parallelism"},
               "HyperJump on synchronous brackets (exec_mode parallelism, the default before async)")
 register_ours("hyperjump-no-jump", {"threshold": 0}, "HyperJump without jumps (warm start only)")
 register_ours("hyperjump-no-order", {"order_by_risk": False}, "HyperJump testing a stage in Hyperband's order")
+register_ours("hyperjump-local", {"local_search": 0.5},
+              "HyperJump with half of the model's proposals by EI among neighbours of the best configurations")
 register_ours("hyperjump-no-warmstart", {"random_fraction": 1}, "HyperJump with uniformly random brackets")
 register_ours("hyperjump-no-resume", {"pause_resume": False, "opportunistic": False},
               "HyperJump training every trial from scratch, learning only from final metrics")
@@ -150,14 +152,14 @@ def _searcher_variant(no_repeat: bool = True, pending_aware: bool = False, guard
     """HyperJump with the searcher's options and the jump guard set per ablation (classArgs stay the defaults)."""
     import dataclasses
     from ..jumping import RiskPolicy, min_jump_observations
-    from ..searcher import SearchOptions
     base: Any = _our_factory()
 
     class Variant(base):  # type: ignore[misc,valid-type]  # a subclass of a class chosen at run time
         def _reset_state(self):
             super()._reset_state()
             engine = self.engine
-            engine.searcher.options = SearchOptions(no_repeat=no_repeat, pending_aware=pending_aware)
+            engine.searcher.options = dataclasses.replace(engine.searcher.options, no_repeat=no_repeat,
+                                                          pending_aware=pending_aware)
             if anytime:
                 from .anytime_probe import install
                 install(engine)
