@@ -144,7 +144,7 @@ class Searcher:
             return None
         largest = self._largest_budgets() if self.options.no_repeat else {}
         used = {k for k, b in largest.items() if b >= budget}
-        picked = self._by_expected_improvement(1, used, set(), model, incumbent_loss)
+        picked = self._by_expected_improvement(1, used, set(), model, incumbent_loss, local=False)
         return self.add(picked[0], self._space().encode(picked[0])) if picked else None
 
     # ---- what ran ------------------------------------------------------------------------------
@@ -240,15 +240,17 @@ class Searcher:
 
     # ---- model-based proposals -----------------------------------------------------------------
     def _by_expected_improvement(self, n: int, used: set[Key], taken: set[Key], model: Posterior,
-                                 incumbent_loss: Optional[float]) -> list[dict[str, Any]]:
-        """The n configurations of a candidate pool with the highest EI at the full budget."""
+                                 incumbent_loss: Optional[float], local: bool = True) -> list[dict[str, Any]]:
+        """The n configurations of a candidate pool with the highest EI at the full budget (a share of them
+        among the neighbours of the best configurations when ``local`` and ``options.local_search``)."""
         if n == 0:
             return []
         space = self._space()
-        local = self._local_picks(n, used, taken, model, incumbent_loss) if self.options.local_search > 0 else []
-        n -= len(local)
+        near = self._local_picks(n, used, taken, model, incumbent_loss) if local and self.options.local_search > 0 \
+            else []
+        n -= len(near)
         if n == 0:
-            return local
+            return near
         if self._grid is not None and self.options.no_repeat:
             configs, keys, X = self._grid
             free = [i for i, k in enumerate(keys) if k not in used and k not in taken]
@@ -262,7 +264,7 @@ class Searcher:
                 pool, pool_keys = [pool[i] for i in keep], [pool_keys[i] for i in keep]
             X_pool = space.encode_many(pool)
         if not pool:
-            return local
+            return near
         mean, std = model.predict(X_pool, 1.0)
         best = incumbent_loss if incumbent_loss is not None else float(np.min(mean))
         ei = expected_improvement(mean, std, best)
@@ -274,7 +276,7 @@ class Searcher:
         if self._grid is None or not self.options.no_repeat:
             while len(chosen) < n:  # a small discrete space can run out of unseen candidates
                 chosen.append(space.sample(self.rng))
-        return local + chosen
+        return near + chosen
 
     def _local_picks(self, n: int, used: set[Key], taken: set[Key], model: Posterior,
                      incumbent_loss: Optional[float]) -> list[dict[str, Any]]:
