@@ -283,17 +283,21 @@ class Searcher:
         """Up to ceil(local_search * n) configurations by EI among the neighbours of the best ones (``neighbours``)."""
         space = self._space()
         share = min(n, math.ceil(self.options.local_search * n - 1e-9))
+        if share == 0:
+            return []
         slots = self.scheduler.all_slots() if getattr(self.scheduler, "rungs", None) is not None else \
             (s for b in (self.scheduler.brackets if self.scheduler is not None else []) for st in b.slots for s in st)
-        configs = {}
-        for config_id, config in enumerate(self.configs):
-            key = self._key_or_none(space, config_id)
-            if key is not None:
-                configs[key] = config
-        results = neighbours.results_by_budget(slots, lambda c: self._key_or_none(space, c))
-        centres = [configs[k] for k in neighbours.anchors(results, neighbours.enough_results(space))]
+        memo: dict[int, Optional[Key]] = {}
+
+        def key_of(config_id: int) -> Optional[Key]:
+            if config_id not in memo:
+                memo[config_id] = self._key_or_none(space, config_id)
+            return memo[config_id]
+        results = neighbours.results_by_budget(slots, key_of)
+        by_key = {k: c for c, k in memo.items() if k is not None}
+        centres = [self.configs[by_key[k]] for k in neighbours.anchors(results, neighbours.enough_results(space))]
         pool = neighbours.local_pool(space, centres, used | taken)
-        if not pool or share == 0:
+        if not pool:
             return []
         mean, std = model.predict(space.encode_many(pool), 1.0)
         best = incumbent_loss if incumbent_loss is not None else float(np.min(mean))
