@@ -62,7 +62,7 @@ class Settings:
     calibrated_risk: bool = False
     learned_brackets: bool = False
     keep_budget_term: bool = False
-    local_search: float = 0.0   # share of the model's proposals drawn by EI among neighbours of the best configurations
+    local_search: float = 0.5   # share of the model's proposals drawn by EI among neighbours of the best configurations
 
     @property
     def maximize(self) -> bool:

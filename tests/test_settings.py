@@ -9,6 +9,7 @@ def test_defaults_follow_nni_hyperband_and_the_paper():
     assert (s.R, s.eta, s.optimize_mode) == (60, 3, "maximize")
     assert s.exec_mode == "async", "asynchronous Hyperband's brackets: the measured fastest (README, Benchmarks)"
     assert (s.threshold, s.p_no_jump, s.random_fraction) == (0.1, 0.3, 0.3)
+    assert s.local_search == 0.5, "half of the model's proposals around the best configurations (README, Benchmarks)"
 
 
 def test_integral_floats_are_accepted_as_integers():

@@ -93,8 +93,8 @@ register_ours("hyperjump-sync", {"exec_mode": "parallelism"},
               "HyperJump on synchronous brackets (exec_mode parallelism, the default before async)")
 register_ours("hyperjump-no-jump", {"threshold": 0}, "HyperJump without jumps (warm start only)")
 register_ours("hyperjump-no-order", {"order_by_risk": False}, "HyperJump testing a stage in Hyperband's order")
-register_ours("hyperjump-local", {"local_search": 0.5},
-              "HyperJump with half of the model's proposals by EI among neighbours of the best configurations")
+register_ours("hyperjump-no-local", {"local_search": 0},
+              "HyperJump without local search: every model-chosen configuration by EI over the whole space")
 register_ours("hyperjump-no-warmstart", {"random_fraction": 1}, "HyperJump with uniformly random brackets")
 register_ours("hyperjump-no-resume", {"pause_resume": False, "opportunistic": False},
               "HyperJump training every trial from scratch, learning only from final metrics")
