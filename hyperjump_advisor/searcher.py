@@ -14,8 +14,8 @@ over a candidate pool, once the model is ready; before that, all are uniform.
   (least explored first), and one log line says so. An infinite space is drawn with rejection.
 - Pending-aware EI (``options.pending_aware``, off by default: measured without a consistent gain;
   kept as an ablation), kriging believer at the full budget: the
-  configurations of open brackets that have not finished their current stage are fantasised as
-  observed at their predicted mean, as is every configuration already picked for this bracket;
+  configurations of open brackets that have not finished their current stage (async: the rungs'
+  waiting and running slots) are fantasised as observed at their predicted mean, as is every configuration already picked for this bracket;
   a fantasy shrinks the predictive std of its neighbours (Gaussian conditioning of the joint
   posterior) and lowers the EI target to min(incumbent, fantasised means). Concurrent brackets and
   one bracket's own picks therefore spread out instead of crowding the model's favourite region.
@@ -179,10 +179,15 @@ class Searcher:
             return None
 
     def _pending_ids(self) -> list[int]:
-        """Configurations of open brackets whose current stage has not finished with them (newest first)."""
+        """Configurations of open brackets whose current stage has not finished with them (newest first); in
+        exec_mode async (no brackets) the configurations of the rungs' PENDING and RUNNING slots."""
         if self.scheduler is None:
             return []
         ids: list[int] = []
+        if getattr(self.scheduler, "rungs", None) is not None:   # exec_mode async: the rungs' waiting and running slots
+            waiting = (s.config_id for s in self.scheduler.all_slots() if s.status.value in ("PENDING", "RUNNING"))
+            ids = list(dict.fromkeys(c for c in waiting if self.encoded[c] is not None))
+            return ids[-MAX_PENDING:]
         for bracket in reversed(self.scheduler.brackets):
             if bracket.finished:
                 continue
