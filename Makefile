@@ -28,7 +28,7 @@ PURE = hyperjump_advisor/searchspace.py hyperjump_advisor/schedule.py hyperjump_
        hyperjump_advisor/risk hyperjump_advisor/posterior.py hyperjump_advisor/jumping.py hyperjump_advisor/metrics.py \
        hyperjump_advisor/async_schedule \
        hyperjump_advisor/diagnostics.py hyperjump_advisor/diagnostics_feed.py \
-       hyperjump_advisor/ties.py
+       hyperjump_advisor/ties.py hyperjump_advisor/neighbours.py
 typecheck: install
 	$(PY) -m mypy hyperjump_advisor
 	$(PY) -m mypy --strict --follow-imports=silent $(PURE)
@@ -58,7 +58,7 @@ GP_CELLS = --seeds-for 'syne-mobster=0' --seeds-for 'syne-hypertune=0' \
            --seeds-for 'syne-mobster=5@cnn-w8' --seeds-for 'syne-hypertune=5@cnn-w8'
 ABLATIONS = hyperjump 'hyperjump:exec_mode=parallelism' 'hyperjump:several_brackets=false' \
             'hyperjump:explain_jumps=false' 'hyperjump:threshold=0' 'hyperjump:random_fraction=1' \
-            'hyperjump:pause_resume=false,opportunistic=false' hyperband
+            'hyperjump:pause_resume=false,opportunistic=false' 'hyperjump:local_search=0' hyperband
 bench: register peers
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	mkdir -p bench-results

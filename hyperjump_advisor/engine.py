@@ -30,7 +30,7 @@ from .keys import BUDGET_KEY, RESUME_KEY
 from .ledger import Ledger, Trial
 from .files import plain
 from .schedule import Bracket, ExecMode, Scheduler, Slot, SlotStatus
-from .searcher import Searcher
+from .searcher import SearchOptions, Searcher
 from .searchspace import SearchSpace
 from .settings import ASYNC_MODE, Settings
 
@@ -51,7 +51,8 @@ class Engine:
         self._send_trial, self._send_kill = send_trial, kill
         self._audit: AuditSink = audit or (lambda record: None)
         self._trial_record = trial_record or (lambda row: None)
-        self.searcher = Searcher(settings.seed, settings.random_fraction)
+        self.searcher = Searcher(settings.seed, settings.random_fraction,
+                                 SearchOptions(local_search=settings.local_search))
         self.evidence = Evidence(settings.R, lambda c: self.searcher.encoded[c])
         self.ledger = Ledger()
         self.scheduler: Scheduler | AsyncScheduler

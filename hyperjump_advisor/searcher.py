@@ -14,8 +14,8 @@ over a candidate pool, once the model is ready; before that, all are uniform.
   (least explored first), and one log line says so. An infinite space is drawn with rejection.
 - Pending-aware EI (``options.pending_aware``, off by default: measured without a consistent gain;
   kept as an ablation), kriging believer at the full budget: the
-  configurations of open brackets that have not finished their current stage are fantasised as
-  observed at their predicted mean, as is every configuration already picked for this bracket;
+  configurations of open brackets that have not finished their current stage (async: the rungs'
+  waiting and running slots) are fantasised as observed at their predicted mean, as is every configuration already picked for this bracket;
   a fantasy shrinks the predictive std of its neighbours (Gaussian conditioning of the joint
   posterior) and lowers the EI target to min(incumbent, fantasised means). Concurrent brackets and
   one bracket's own picks therefore spread out instead of crowding the model's favourite region.
@@ -37,7 +37,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import ties
+from . import neighbours, ties
 from .files import plain
 from .posterior import Posterior
 from .searchspace import SearchSpace
@@ -59,6 +59,8 @@ class SearchOptions:
     no_repeat: bool = True      # across brackets, and without replacement in a finite space
     pending_aware: bool = False  # kriging-believer EI over pending configurations and the bracket's own picks:
     # measured and NOT the default (no consistent gain, ~15% more advisor time; see the commit message)
+    local_search: float = 0.0   # share of the model-chosen configurations taken by EI among the neighbours of
+    # the best configurations (``neighbours``); the rest by EI over the whole space
 
 
 class Searcher:
@@ -142,7 +144,7 @@ class Searcher:
             return None
         largest = self._largest_budgets() if self.options.no_repeat else {}
         used = {k for k, b in largest.items() if b >= budget}
-        picked = self._by_expected_improvement(1, used, set(), model, incumbent_loss)
+        picked = self._by_expected_improvement(1, used, set(), model, incumbent_loss, local=False)
         return self.add(picked[0], self._space().encode(picked[0])) if picked else None
 
     # ---- what ran ------------------------------------------------------------------------------
@@ -177,10 +179,15 @@ class Searcher:
             return None
 
     def _pending_ids(self) -> list[int]:
-        """Configurations of open brackets whose current stage has not finished with them (newest first)."""
+        """Configurations of open brackets whose current stage has not finished with them (newest first); in
+        exec_mode async (no brackets) the configurations of the rungs' PENDING and RUNNING slots."""
         if self.scheduler is None:
             return []
         ids: list[int] = []
+        if getattr(self.scheduler, "rungs", None) is not None:   # exec_mode async: the rungs' waiting and running slots
+            waiting = (s.config_id for s in self.scheduler.all_slots() if s.status.value in ("PENDING", "RUNNING"))
+            ids = list(dict.fromkeys(c for c in waiting if self.encoded[c] is not None))
+            return ids[-MAX_PENDING:]
         for bracket in reversed(self.scheduler.brackets):
             if bracket.finished:
                 continue
@@ -238,11 +245,17 @@ class Searcher:
 
     # ---- model-based proposals -----------------------------------------------------------------
     def _by_expected_improvement(self, n: int, used: set[Key], taken: set[Key], model: Posterior,
-                                 incumbent_loss: Optional[float]) -> list[dict[str, Any]]:
-        """The n configurations of a candidate pool with the highest EI at the full budget."""
+                                 incumbent_loss: Optional[float], local: bool = True) -> list[dict[str, Any]]:
+        """The n configurations of a candidate pool with the highest EI at the full budget (a share of them
+        among the neighbours of the best configurations when ``local`` and ``options.local_search``)."""
         if n == 0:
             return []
         space = self._space()
+        near = self._local_picks(n, used, taken, model, incumbent_loss) if local and self.options.local_search > 0 \
+            else []
+        n -= len(near)
+        if n == 0:
+            return near
         if self._grid is not None and self.options.no_repeat:
             configs, keys, X = self._grid
             free = [i for i, k in enumerate(keys) if k not in used and k not in taken]
@@ -256,7 +269,7 @@ class Searcher:
                 pool, pool_keys = [pool[i] for i in keep], [pool_keys[i] for i in keep]
             X_pool = space.encode_many(pool)
         if not pool:
-            return []
+            return near
         mean, std = model.predict(X_pool, 1.0)
         best = incumbent_loss if incumbent_loss is not None else float(np.min(mean))
         ei = expected_improvement(mean, std, best)
@@ -268,7 +281,33 @@ class Searcher:
         if self._grid is None or not self.options.no_repeat:
             while len(chosen) < n:  # a small discrete space can run out of unseen candidates
                 chosen.append(space.sample(self.rng))
-        return chosen
+        return near + chosen
+
+    def _local_picks(self, n: int, used: set[Key], taken: set[Key], model: Posterior,
+                     incumbent_loss: Optional[float]) -> list[dict[str, Any]]:
+        """Up to ceil(local_search * n) configurations by EI among the neighbours of the best ones (``neighbours``)."""
+        space = self._space()
+        share = min(n, math.ceil(self.options.local_search * n - 1e-9))
+        if share == 0:
+            return []
+        slots = self.scheduler.all_slots() if getattr(self.scheduler, "rungs", None) is not None else \
+            (s for b in (self.scheduler.brackets if self.scheduler is not None else []) for st in b.slots for s in st)
+        memo: dict[int, Optional[Key]] = {}
+
+        def key_of(config_id: int) -> Optional[Key]:
+            if config_id not in memo:
+                memo[config_id] = self._key_or_none(space, config_id)
+            return memo[config_id]
+        results = neighbours.results_by_budget(slots, key_of)
+        by_key = {k: c for c, k in memo.items() if k is not None}
+        centres = [self.configs[by_key[k]] for k in neighbours.anchors(results, neighbours.enough_results(space))]
+        pool = neighbours.local_pool(space, centres, used | taken)
+        if not pool:
+            return []
+        mean, std = model.predict(space.encode_many(pool), 1.0)
+        best = incumbent_loss if incumbent_loss is not None else float(np.min(mean))
+        picked = top_distinct(expected_improvement(mean, std, best), [space.key(c) for c in pool], share, taken)
+        return [dict(pool[i]) for i in picked]
 
     def _believer(self, n: int, ei: np.ndarray, keys: list[Key], X_pool: np.ndarray, model: Posterior,
                   best: float, taken: set[Key]) -> list[int]:

@@ -64,6 +64,7 @@ class Settings:
     keep_budget_term: bool = False
     final_grace_seconds: float = 30.0   # stall guard: how long an ended SUCCEEDED trial waits for its FINAL
     min_lost_seconds: float = 120.0     # stall guard: the least time before a parameter no job runs is failed
+    local_search: float = 0.5   # share of the model's proposals drawn by EI among neighbours of the best configurations
 
     @property
     def maximize(self) -> bool:
@@ -177,4 +178,7 @@ def parse_class_args(**class_args: Any) -> Settings:
                                      "how long a trial that ended SUCCEEDED waits for its final metric"),
         min_lost_seconds=_seconds("min_lost_seconds", get("min_lost_seconds"),
                                   "the least time before a parameter that no job runs counts as failed"),
+        local_search=_probability("local_search", get("local_search"),
+                                  "share of the model-chosen configurations searched among the neighbours of the "
+                                  "best ones; 0 = off"),
     )

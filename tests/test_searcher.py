@@ -139,3 +139,40 @@ def test_model_picks_follow_the_model_and_avoid_pending_configurations():
     scheduler.brackets.append(bracket)
     more, _ = s.propose(3, LinearModel(), 0.5, budget=1)
     assert not set(keys(s, ids)) & set(keys(s, more))
+
+
+class FakeRungs:
+    """What the searcher reads of the async scheduler: ``rungs`` is set and ``all_slots`` lists every slot."""
+    rungs = object()
+
+    def __init__(self):
+        self.slots = []
+
+    @property
+    def brackets(self):
+        return []
+
+    def all_slots(self):
+        return iter(self.slots)
+
+
+def test_async_pending_configurations_are_fantasised_by_the_believer():
+    from hyperjump_advisor.schedule import Slot
+    space = {"a": {"_type": "choice", "_value": list(range(40))}}
+    s = Searcher(1, 0.0, SearchOptions(pending_aware=True))
+    s.set_space(SearchSpace(space))
+    rungs = FakeRungs()
+    s.attach(rungs)
+    ids, _ = s.propose(3, LinearModel(), 0.5, budget=1)
+    rungs.slots = [Slot(0, 0, c, 1, status=SlotStatus.RUNNING) for c in ids]
+    assert s._pending_ids() == ids
+    near_pending, _ = s.propose(3, LinearModel(), 0.5, budget=1)
+    for slot in rungs.slots:
+        slot.status = SlotStatus.DONE
+    assert s._pending_ids() == []
+    near_done, _ = s.propose(3, LinearModel(), 0.5, budget=1)
+    assert sorted(s.configs[c]["a"] for c in ids) == [0, 1, 2]
+    # running configurations are fantasised at their means: the picks keep further from them than when done
+    pending_values = sorted(s.configs[c]["a"] for c in near_pending)
+    done_values = sorted(s.configs[c]["a"] for c in near_done)
+    assert done_values == [3, 4, 5] and sum(pending_values) > sum(done_values)

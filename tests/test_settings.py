@@ -9,6 +9,7 @@ def test_defaults_follow_nni_hyperband_and_the_paper():
     assert (s.R, s.eta, s.optimize_mode) == (60, 3, "maximize")
     assert s.exec_mode == "async", "asynchronous Hyperband's brackets: the measured fastest (README, Benchmarks)"
     assert (s.threshold, s.p_no_jump, s.random_fraction) == (0.1, 0.3, 0.3)
+    assert s.local_search == 0.5, "half of the model's proposals around the best configurations (README, Benchmarks)"
 
 
 def test_integral_floats_are_accepted_as_integers():
@@ -28,6 +29,7 @@ def test_integral_floats_are_accepted_as_integers():
     ({"threshold": "high"}, ["classArgs.threshold"]),
     ({"p_no_jump": 1.5}, ["classArgs.p_no_jump", "[0, 1]"]),
     ({"random_fraction": -1}, ["classArgs.random_fraction", "[0, 1]"]),
+    ({"local_search": 2}, ["classArgs.local_search", "[0, 1]"]),
     ({"seed": -3}, ["classArgs.seed"]),
     ({"best_metric": float("nan")}, ["classArgs.best_metric"]),
     ({"Eta": 3, "r": 9}, ["unknown classArgs Eta (did you mean eta?), r (did you mean R?)", "allowed: R, eta"]),

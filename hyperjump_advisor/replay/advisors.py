@@ -96,7 +96,6 @@ def switched(switches) -> Callable[[], Any]:
     def factory():
         import dataclasses
         from ..jumping import RiskPolicy, min_jump_observations
-        from ..searcher import SearchOptions
         base: Any = _our_factory()
 
         class Variant(base):  # type: ignore[misc,valid-type]  # a subclass of a class chosen at run time
@@ -107,8 +106,8 @@ def switched(switches) -> Callable[[], Any]:
                 for key in ("several_brackets", "explain_jumps", "promote_challengers"):
                     if hasattr(scheduler, key):
                         setattr(scheduler, key, getattr(switches, key))
-                engine.searcher.options = SearchOptions(no_repeat=switches.no_repeat,
-                                                        pending_aware=switches.pending_aware)
+                engine.searcher.options = dataclasses.replace(engine.searcher.options, no_repeat=switches.no_repeat,
+                                                              pending_aware=switches.pending_aware)
                 if switches.anytime:
                     from .anytime_probe import install
                     install(engine)
