@@ -38,9 +38,10 @@ import os
 import time
 from typing import Any, Optional
 
-from . import persistence
+from . import journal_rungs, persistence
 from .compaction import Compaction
 from .engine import Engine
+from .journal_rungs import RungsWatch, rungs_of
 from .files import sync_folder as _sync_folder, write_atomically
 from .schedule import Bracket, Scheduler, Slot
 
@@ -82,9 +83,12 @@ class Journal:
         self._changed_slots: set[tuple[int, int, int]] = set()  # (bracket, stage, index) of slots that changed
         self._compaction_seq: Optional[int] = None  # S0 of a compaction in progress (the journal was renamed)
         self._compaction: Optional[Compaction] = None
+        self._rungs: Optional[RungsWatch] = None  # exec_mode async: what of its rungs was written
 
     def save(self, engine: Engine) -> None:
-        if not self._snapshot_written or self._brackets_of(engine) is not self._bracket_list:
+        rungs = rungs_of(engine)
+        if (not self._snapshot_written or self._brackets_of(engine) is not self._bracket_list
+                or rungs is not (self._rungs.rungs if self._rungs is not None else None)):
             self._write_snapshot(engine)
             self._mark_written(engine)
             return
@@ -115,6 +119,8 @@ class Journal:
         for bracket in self._bracket_list or []:
             self._watch(bracket)
         self._brackets_written = len(self._bracket_list or [])
+        rungs = rungs_of(engine)
+        self._rungs = RungsWatch(rungs) if rungs is not None else None  # _mark_written watches its slots
 
     def _append(self, engine: Engine) -> None:
         self._seq += 1
@@ -162,8 +168,8 @@ class Journal:
         for key, value in (("heads", heads), ("stages", stages), ("slots", changed)):
             if value:
                 delta[key] = value
-        if "async_rungs" in (full := persistence.async_part(engine)):  # exec_mode async: its rungs, whole
-            delta.update(full)
+        if self._rungs is not None:  # exec_mode async: what changed in its rungs (journal_rungs.py)
+            delta["rungs"] = self._rungs.delta()
         return delta
 
     def _mark_written(self, engine: Engine) -> None:
@@ -173,6 +179,8 @@ class Journal:
         for k in range(self._brackets_written, len(brackets)):
             self._watch(brackets[k])
         self._changed_slots.clear()
+        if self._rungs is not None:
+            self._rungs.mark_written()
         self._configs_written = len(engine.searcher.configs)
         self._observations_written = len(engine.evidence.observations)
         self._brackets_written = len(engine.scheduler.brackets)
@@ -252,6 +260,13 @@ def load(folder: Optional[str]) -> Optional[dict[str, Any]]:
     document = persistence.read(folder)
     if document is None or folder is None:
         return document
+    _apply_journals(document, folder)
+    if isinstance(document.get("async_rungs"), dict):
+        journal_rungs.finish(document["async_rungs"])
+    return document
+
+
+def _apply_journals(document: dict[str, Any], folder: str) -> None:
     for name in (OLD_JOURNAL_FILE, JOURNAL_FILE):  # the old one: a compaction had not ended
         path = os.path.join(folder, name)
         if not os.path.exists(path):
@@ -261,10 +276,9 @@ def load(folder: Optional[str]) -> Optional[dict[str, Any]]:
                 lines = f.read().splitlines()
         except OSError as error:
             _logger.warning("cannot read %s (%s); resuming from what was read before it", path, error)
-            return document
+            return
         if not _apply_lines(document, lines, path):
-            return document
-    return document
+            return
 
 
 def _apply_lines(document: dict[str, Any], lines: list[str], path: str) -> bool:
@@ -323,8 +337,10 @@ def _apply(document: dict[str, Any], entry: dict[str, Any], trials: dict[Any, in
         row[1], row[2] = status, loss
     for key in ("next_parameter_id", "incumbent", "rng", "longest_run"):
         document[key] = entry[key]
-    if "async_rungs" in entry:
+    if "async_rungs" in entry:  # written whole (before journal_rungs.py)
         document["async_rungs"] = entry["async_rungs"]
+    if "rungs" in entry:
+        journal_rungs.apply(document["async_rungs"], entry["rungs"])
 
 
 def _put(items: list[Any], start: int, new: list[Any], what: str) -> None:

@@ -69,8 +69,9 @@ def document(engine: Engine) -> dict[str, Any]:
     return doc
 
 
-def document_head(engine: Engine) -> dict[str, Any]:
-    """``document`` without its four long lists (configs, trials, brackets, observations)."""
+def document_head(engine: Engine, rungs: bool = True) -> dict[str, Any]:
+    """``document`` without its four long lists (configs, trials, brackets, observations), and without the
+    async rungs when ``rungs`` is False."""
     s = engine.settings
     doc = {
         "version": VERSION,
@@ -80,7 +81,8 @@ def document_head(engine: Engine) -> dict[str, Any]:
         "rng": engine.searcher.rng.bit_generator.state,
         "longest_run": engine.ledger.longest_run,
     }
-    doc.update(async_part(engine))
+    if rungs:
+        doc.update(async_part(engine))
     return doc
 
 

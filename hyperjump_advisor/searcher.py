@@ -75,6 +75,7 @@ class Searcher:
         self._grid: Optional[tuple[list[dict[str, Any]], list[Key], np.ndarray]] = None
         self._exhausted_logged: set[int] = set()
         self._what_ran = _WhatRan()
+        self._slot_keys = _Keys()                         # exec_mode async: keys of the configurations, cached
 
     def attach(self, scheduler: Any) -> None:
         """The scheduler whose brackets say which configuration ran at which budget."""
@@ -158,13 +159,9 @@ class Searcher:
 
     def _largest_of_slots(self, slots: Any) -> dict[Key, float]:
         largest: dict[Key, float] = {}
-        space = self._space()
-        keys: dict[int, Optional[Key]] = {}
+        keys = self._slot_keys.keys(self._space(), self.configs, self._key_or_none)
         for slot in slots:
-            c = slot.config_id
-            if c not in keys:
-                keys[c] = self._key_or_none(space, c)
-            key = keys[c]
+            key = keys[slot.config_id]
             if key is None:
                 continue
             value = math.inf if slot.status.value == "FAILED" else float(slot.budget)
@@ -345,6 +342,22 @@ class Searcher:
         """Stable per configuration, and different for another configuration under the same id."""
         text = json.dumps(plain(self.configs[config_id]), sort_keys=True)
         return f"c{config_id}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+
+
+class _Keys:
+    """Configuration id -> its key (None: of an earlier search space), computed once per id; dropped when
+    the search space or the list of configurations is another object."""
+
+    def __init__(self) -> None:
+        self._owner: tuple[Any, ...] = ()
+        self._keys: list[Optional[Key]] = []
+
+    def keys(self, space: SearchSpace, configs: list[dict[str, Any]], key_of: Any) -> list[Optional[Key]]:
+        if len(self._owner) != 2 or self._owner[0] is not space or self._owner[1] is not configs:
+            self._owner, self._keys = (space, configs), []
+        while len(self._keys) < len(configs):
+            self._keys.append(key_of(space, len(self._keys)))
+        return self._keys
 
 
 class _WhatRan:

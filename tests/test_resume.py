@@ -184,7 +184,7 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
     budgets = resolve_R_eta(table)
     advisor = advisors.get("hyperjump").build(R=budgets.R, eta=budgets.eta, seed=4,
                                               class_args={"exec_mode": exec_mode})
-    checked, compacting, kinds = [], [], set()
+    checked, compacting, kinds, rung_kinds = [], [], set(), set()
 
     class Checked:
         sent = advisor.sent
@@ -201,8 +201,9 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
             path = os.path.join(folder, journal.JOURNAL_FILE)
             with open(path, encoding="utf-8") if os.path.exists(path) else open(os.devnull) as f:
                 for entry in map(json.loads, f.read().splitlines()):
-                    kinds.update(key for key in ("heads", "stages", "slots", "brackets", "async_rungs")
+                    kinds.update(key for key in ("heads", "stages", "slots", "brackets", "async_rungs", "rungs")
                                  if entry.get(key))
+                    rung_kinds.update(entry.get("rungs", {}))
 
     faults = Faults(fail=0.2, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=4)
     limit = auto_time_limit(table, budgets, 8, iterations=1.5)  # over 200 commands whatever the jumps decide
@@ -213,7 +214,8 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
         assert any(b.jumped for b in advisor.engine.scheduler.brackets)
         assert kinds == {"heads", "stages", "slots", "brackets"}, "every kind of bracket record was replayed"
     else:
-        assert kinds == {"async_rungs"} and any(advisor.engine.scheduler.rungs.moved_on[1:])
+        assert kinds == {"rungs"} and any(advisor.engine.scheduler.rungs.moved_on[1:])
+        assert rung_kinds >= {"slots", "changed", "results", "moved_on", "no_jump"}, "every kind of rung record"
     if compaction != "none":
         ended = sum(1 for a, b in zip(compacting, compacting[1:]) if a and not b)
         assert ended >= 3 and sum(compacting) > 20, "compactions ran over several commands, and ended"

@@ -14,7 +14,8 @@ from typing import Any, Callable, Iterator, Optional
 from ..schedule import Slot, SlotStatus
 from .beliefs import RungBeliefs
 from .jumps import jump_target
-from .rungs import asha_promotable, bracket_start_costs, challengers, least_allocated_bracket, rung_plan
+from .ranking import RungRanking
+from .rungs import bracket_start_costs, least_allocated_bracket, rung_plan
 from .state import ASYNC_BRACKET, EventSink, Rungs
 from .stops import stop_rungs
 
@@ -34,6 +35,7 @@ class AsyncScheduler:
         self.draw_no_jump = draw_no_jump
         self.on_event: EventSink = on_event or (lambda record: None)
         self.rungs = Rungs(rung_plan(R, eta))
+        self._ranking = RungRanking(self.rungs)    # each rung's results in rank order (ranking.py)
         self.iteration_plans = [self.rungs.plan]   # what the engine reads for the schedule's budgets
         self.several_brackets = several_brackets   # False: every configuration starts at rung 0 (ASHA's one bracket)
         self.start_costs = bracket_start_costs(R, eta)
@@ -55,15 +57,15 @@ class AsyncScheduler:
     # ---- the two events ----------------------------------------------------------------------------
     def next_slot(self) -> Optional[Slot]:
         """ASHA's get_job: the best promotable configuration from the top rung down, else a new one."""
-        r = self.rungs
+        r, ranking = self.rungs, self._ranked()
         incumbent = self._incumbent() if self.promote_challengers else None
         for k in range(r.top - 1, -1, -1):
-            candidates = asha_promotable(r.result_pairs(k), self.eta, r.moved_on[k])
-            kind = "asha"
-            if not candidates and self.promote_challengers:
-                candidates, kind = challengers(r.result_pairs(k), r.moved_on[k], incumbent), "challenger"
-            if candidates:
-                c = candidates[0]
+            # asha_promotable(...)[0] and challengers(...) of rungs.py, from the rungs' ranking
+            found, kind = ranking.asha_first(k, self.eta), "asha"
+            if found is None and self.promote_challengers:
+                found, kind = ranking.challenger(k, incumbent), "challenger"
+            if found is not None:
+                c = found
                 target = jump_target(r, c, k, self.eta, self._beliefs(), self.explain_jumps, self.on_event)
                 r.moved_on[k].add(c)
                 self.on_event({"event": "promotion", "kind": kind if target == k + 1 else "async_jump",
@@ -105,12 +107,18 @@ class AsyncScheduler:
         """A final metric after the slot was counted failed: the rung ranks it from now on (used once)."""
         if slot.status is SlotStatus.FAILED and math.isfinite(loss):
             slot.status, slot.loss = SlotStatus.DONE, float(loss)
+            self._ranked().revised(slot.stage)
 
     def _incumbent(self) -> Optional[float]:
         """The best loss measured at the top rung (R), None before any."""
-        losses = [x.loss for x in self.rungs.slots[self.rungs.top].values()
-                  if x.status is SlotStatus.DONE and x.loss is not None]
-        return min(losses) if losses else None
+        return self._ranked().best_loss(self.rungs.top)
+
+    def _ranked(self) -> RungRanking:
+        """The ranking of the rungs installed now, up to date with their results."""
+        if self._ranking.rungs is not self.rungs:
+            self._ranking = RungRanking(self.rungs)
+        self._ranking.sync()
+        return self._ranking
 
     def _beliefs(self) -> RungBeliefs:
         """The risk rules' view of the policy installed now (the engine sets ``policy`` after construction)."""
