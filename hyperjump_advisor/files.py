@@ -40,7 +40,7 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
-def sync_folder(folder: str) -> None:
+def sync_folder(folder: str | os.PathLike[str]) -> None:
     """The renames in ``folder`` survive a power cut (where the platform allows it)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -40,7 +40,7 @@ import numpy as np
 from . import neighbours, ties
 from .files import plain
 from .posterior import Posterior
-from .searcher_memo import Key, Keys, WhatRan
+from .searcher_memo import Key, Keys, WhatRan, fold_slots
 from .searchspace import SearchSpace
 from .warmstart import (MAX_POOL, MIN_POOL, POOL_PER_CONFIG, believer_batch, expected_improvement,
                         split_random_and_model, top_distinct)
@@ -159,14 +159,7 @@ class Searcher:
 
     def _largest_of_slots(self, slots: Any) -> dict[Key, float]:
         largest: dict[Key, float] = {}
-        keys = self._slot_keys.keys(self._space(), self.configs, self._key_or_none)
-        for slot in slots:
-            key = keys[slot.config_id]
-            if key is None:
-                continue
-            value = math.inf if slot.status.value == "FAILED" else float(slot.budget)
-            if value > largest.get(key, -math.inf):
-                largest[key] = value
+        fold_slots(largest, slots, self._slot_keys.keys(self._space(), self.configs, self._key_or_none))
         return largest
 
     def _key_or_none(self, space: SearchSpace, config_id: int) -> Optional[Key]:

@@ -3,8 +3,9 @@ configuration or every slot again: each configuration's key computed once per id
 budget each configuration ran at, with finished brackets folded once."""
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from .searchspace import SearchSpace
 
@@ -68,11 +69,15 @@ class WhatRan:
 
 def _fold(largest: dict[Key, float], bracket: Any, keys: list[Optional[Key]]) -> None:
     """Raise ``largest`` to the budgets of the bracket's slots (inf for a failed one)."""
-    for stage in bracket.slots:
-        for slot in stage:
-            key = keys[slot.config_id]
-            if key is None:
-                continue
-            value = math.inf if slot.status.value == "FAILED" else float(slot.budget)
-            if value > largest.get(key, -math.inf):
-                largest[key] = value
+    fold_slots(largest, itertools.chain.from_iterable(bracket.slots), keys)
+
+
+def fold_slots(largest: dict[Key, float], slots: Iterable[Any], keys: list[Optional[Key]]) -> None:
+    """Raise ``largest`` to the budgets of ``slots`` (inf for a failed one)."""
+    for slot in slots:
+        key = keys[slot.config_id]
+        if key is None:
+            continue
+        value = math.inf if slot.status.value == "FAILED" else float(slot.budget)
+        if value > largest.get(key, -math.inf):
+            largest[key] = value

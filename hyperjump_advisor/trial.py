@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
+from .files import sync_folder
 from .keys import BUDGET_KEY, CONFIG_KEY, RESUME_KEY  # noqa: F401  (re-exported for trial code)
 
 __all__ = [
@@ -243,7 +244,7 @@ class Checkpoint:
                 os.fsync(f.fileno())
             os.replace(tmp, target)
             tmp = None
-            self._fsync_folder()
+            sync_folder(self._folder())
         except OSError as exc:
             _warn(f"could not save checkpoint {target}: {exc}")
             return None
@@ -270,18 +271,6 @@ class Checkpoint:
         if self.folder is None:
             raise RuntimeError("checkpointing is disabled (no checkpoint folder)")
         return self.folder
-
-    def _fsync_folder(self) -> None:
-        try:
-            fd = os.open(self._folder(), os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
 
     def _remove_older(self, budget: int) -> None:
         # Only smaller budgets: a concurrent trial of the same configuration
