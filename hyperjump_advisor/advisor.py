@@ -24,7 +24,7 @@ from typing import Any, Optional
 from nni.runtime.msg_dispatcher_base import MsgDispatcherBase
 from nni.runtime.tuner_command_channel import CommandType
 
-from . import id_block, journal, persistence, resume
+from . import gc_pauses, id_block, journal, persistence, resume
 from .background import REFIT_DONE, Worker
 from .clock import TICK, Ticker, TickGate, tick_interval
 from .engine import Engine
@@ -123,6 +123,8 @@ class HyperJump(MsgDispatcherBase):
         self._ticker = Ticker(tick_interval(s.final_grace_seconds, s.min_lost_seconds), self._tick_gate.offer,
                               should_stop=lambda: self.stopping or bool(self.worker_exceptions))
         self._ticker.start()
+        frozen = gc_pauses.settle_long_lived()  # the libraries' objects: out of every later full collection
+        _logger.debug("%d long-lived objects frozen out of the garbage collector's full passes", frozen)
 
     def _stop_clock(self) -> None:
         if self._ticker is not None:

@@ -282,14 +282,17 @@ class Searcher:
             return []
         slots = self.scheduler.all_slots() if getattr(self.scheduler, "rungs", None) is not None else \
             (s for b in (self.scheduler.brackets if self.scheduler is not None else []) for st in b.slots for s in st)
-        memo: dict[int, Optional[Key]] = {}
+        keys = self._slot_keys.keys(space, self.configs, self._key_or_none)   # computed once per configuration
+        by_key: dict[Key, int] = {}   # key -> the id last met first (ids of one configuration share its key)
+        met: set[int] = set()
 
         def key_of(config_id: int) -> Optional[Key]:
-            if config_id not in memo:
-                memo[config_id] = self._key_or_none(space, config_id)
-            return memo[config_id]
+            key = keys[config_id]
+            if key is not None and config_id not in met:
+                met.add(config_id)
+                by_key[key] = config_id
+            return key
         results = neighbours.results_by_budget(slots, key_of)
-        by_key = {k: c for c, k in memo.items() if k is not None}
         centres = [self.configs[by_key[k]] for k in neighbours.anchors(results, neighbours.enough_results(space))]
         pool = neighbours.local_pool(space, centres, used | taken)
         if not pool:

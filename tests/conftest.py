@@ -1,3 +1,4 @@
+import gc
 import json
 import os
 import sys
@@ -34,6 +35,14 @@ def shared_table(name: str):
         return load_table(f"hyperjump:{name}")
     except TableError as error:
         pytest.skip(f"needs the shared tables: {error}")
+
+
+@pytest.fixture(autouse=True)
+def garbage_collector_unfrozen_after_each_test():
+    """A test that plays NNI's process (``own_clock``) freezes the heap at INITIALIZE (gc_pauses.py): undo
+    it, so that no test keeps another's objects for good."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)
