@@ -117,3 +117,25 @@ def test_under_nni_the_advisor_hands_refits_to_its_worker_and_processes_their_co
     in_process = build_offline(HyperJump, R=9, eta=3, seed=1)
     in_process.process_command(C.Initialize, SPACE)
     assert in_process.engine.evidence.model.background is None, "in-process drivers refit inline"
+
+
+def test_with_a_worker_the_first_fit_runs_off_the_command_path_and_the_model_is_not_used_before_it_lands():
+    gp = MultiFidelityGP(3, 5, seed=0)
+    jobs = []
+    gp.background = jobs.append
+    X, b, y = observations(12, 2)
+    gp.add_observations(X[:4], b[:4], y[:4])
+    assert not gp.ready and not jobs, "below min_observations: no model, nothing started"
+    gp.add_observations(X[4:10], b[4:10], y[4:10])
+    assert not gp.ready, "enough points, but the first fit has not landed"
+    assert len(jobs) == 1 and gp.hyper is None
+    assert not gp.ready and len(jobs) == 1, "asked again: the same job, not another"
+    job = jobs.pop()
+    job.step()
+    gp.add_observations(X[10:], b[10:], y[10:])  # arrives while the worker ran
+    assert not gp.ready, "finished, but its completion was not processed yet"
+    gp.refit_finished(job)
+    assert gp.ready
+    mean, std = gp.predict(X[:3], 1.0)
+    assert same(gp.hyper, job.result()) and np.all(np.isfinite(mean)) and np.all(std > 0)
+    assert gp.n_observations == 12 and gp.store.active.size == 12, "the points added meanwhile are in the posterior"

@@ -156,7 +156,17 @@ class MultiFidelityGP:
 
     @property
     def ready(self) -> bool:
-        return self.n_observations >= self.min_observations
+        """Enough observations for a model. With a background worker, also the first fit landed: it is handed
+        to the worker the first time this is asked, and until its completion is processed the advisor
+        decides without the model, as it did before min_observations."""
+        if self.n_observations < self.min_observations:
+            return False
+        if self.background is not None and self._posterior is None:
+            if self._refit is None:
+                self._refit, self._refit_finished = self._start_refit(), False
+                self.background(self._refit)
+            return self._refit_finished   # adopted by the next prediction
+        return True
 
     # ------------------------------------------------------------ prediction
     def predict(self, X: ArrayLike, budget: Union[float, ArrayLike]) -> tuple[Array, Array]:
@@ -264,11 +274,13 @@ class MultiFidelityGP:
     # ------------------------------------------------------- posterior upkeep
     def _updated_posterior(self, force_hyperopt: bool = False) -> GPPosterior:
         """The posterior brought up to date with the store, refitting when the policy says so."""
-        if not self.ready:
+        if self.n_observations < self.min_observations:
             raise RuntimeError(
                 f"model not ready: {self.n_observations} distinct observations < min_observations={self.min_observations}"
             )
         store, posterior = self.store, self._posterior
+        if posterior is None and self._refit is not None and self._refit_finished:
+            return self._adopt_refit()   # the first fit, run by the worker
         small_refit_due = self._refit is None and self.refits.due(store.n) and self._fit_points() <= SYNC_FIT_POINTS
         if force_hyperopt or posterior is None or (self.background is None and small_refit_due):
             store.activate_pending()
