@@ -139,3 +139,69 @@ def test_with_a_worker_the_first_fit_runs_off_the_command_path_and_the_model_is_
     mean, std = gp.predict(X[:3], 1.0)
     assert same(gp.hyper, job.result()) and np.all(np.isfinite(mean)) and np.all(std > 0)
     assert gp.n_observations == 12 and gp.store.active.size == 12, "the points added meanwhile are in the posterior"
+
+
+def inline_predictions(gp, X):
+    """What a posterior conditioned from scratch on the model's active points, same hyperparameters, predicts."""
+    from hyperjump_advisor.model.kernel import budget_feature
+    from hyperjump_advisor.model.posterior import GPPosterior
+    active = gp.store.active
+    fresh = GPPosterior(gp.hyper, gp.store.inputs(active), budget_feature(gp.store.budgets(active)),
+                        gp._active_losses())
+    return fresh.predict(X, budget_feature(np.ones(len(X))))
+
+
+def test_a_refit_factorised_on_the_worker_equals_conditioning_on_every_point_at_once():
+    gp = MultiFidelityGP(3, 5, seed=0)
+    jobs = []
+    gp.background = jobs.append
+    X, b, y = observations(80, 3)
+    gp.add_observations(X[:10], b[:10], y[:10])
+    assert not gp.ready
+    jobs.pop().step()
+    gp.refit_finished(gp._refit)
+    k = 10
+    while not jobs:
+        gp.add_observations(X[k:k + 1], b[k:k + 1], y[k:k + 1])
+        gp.predict(X[:3], 1.0)
+        k += 1
+    job = jobs.pop()
+    job.step()
+    gp.add_observations(X[k:k + 3], b[k:k + 3], y[k:k + 3])  # arrive while the worker ran
+    factorisations = gp.n_full_factorisations
+    gp.refit_finished(job)
+    mean, std = gp.predict(X[40:50], 1.0)
+    assert gp.n_full_factorisations == factorisations, "adopted without a factorisation on the command path"
+    assert gp.store.active.size == k + 3
+    fresh_mean, fresh_std = inline_predictions(gp, X[40:50])
+    np.testing.assert_allclose(mean, fresh_mean, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(std, fresh_std, rtol=1e-7, atol=1e-9)
+
+
+def test_past_the_trim_slack_the_rebuild_runs_on_the_worker_and_the_trim_lands_with_it():
+    gp = MultiFidelityGP(3, 5, seed=0, max_points=30, trim_slack=5, refit_growth=100.0)
+    jobs = []
+    gp.background = jobs.append
+    X, b, y = observations(60, 4)
+    gp.add_observations(X[:10], b[:10], y[:10])
+    assert not gp.ready
+    jobs.pop().step()
+    gp.refit_finished(gp._refit)
+    gp.predict(X[:2], 1.0)
+    factorisations = gp.n_full_factorisations
+    for k in range(10, 40):   # to 40 points: past 30 + 5
+        gp.add_observations(X[k:k + 1], b[k:k + 1], y[k:k + 1])
+        gp.predict(X[:2], 1.0)
+    assert len(jobs) == 1, "one rebuild handed off"
+    assert gp.store.active.size == 40 and gp.n_full_factorisations == factorisations, "no trim inline"
+    job = jobs.pop()
+    job.step()
+    gp.add_observations(X[40:42], b[40:42], y[40:42])
+    gp.refit_finished(job)
+    mean, std = gp.predict(X[50:55], 1.0)
+    assert gp.n_full_factorisations == factorisations
+    assert job.ids.size == 30 and job.dropped.size == 6, "handed off at 36 points, trimmed to 30"
+    assert gp.store.active.size == 30 + 6, "the snapshot's 30, and the six points added since it was taken"
+    fresh_mean, fresh_std = inline_predictions(gp, X[50:55])
+    np.testing.assert_allclose(mean, fresh_mean, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(std, fresh_std, rtol=1e-7, atol=1e-9)

@@ -40,6 +40,8 @@ from .blas import limit_blas_threads
 from .fitting import Bounds, FitJob, FitSettings, GPyModel, HyperparameterFitter, RefitPolicy, build_gpy, quiet_gpy
 from .kernel import KernelHyperparameters, budget_feature
 from .outliers import tame_outliers
+from . import background_posterior
+from .background_posterior import PosteriorJob
 from .posterior import GPPosterior, standardisation
 
 _logger = logging.getLogger("hyperjump_advisor")
@@ -128,15 +130,16 @@ class MultiFidelityGP:
         self.refits = RefitPolicy(self.min_observations, float(refit_growth), refit_every)
         self.store = ObservationStore(self.n_dims)
         self._posterior: Optional[GPPosterior] = None
-        self._refit: Optional[FitJob] = None
+        self._refit: Optional[Union[FitJob, PosteriorJob]] = None
         self._losses_stale = False  # a repeat changed the mean loss of an active pair
         self.collapsed_refits = 0   # refits whose budget term (linear variance) sat at its lower bound
         self.refuse_collapsed_fits = refuse_collapsed_fits
         # Off the command path (the advisor under NNI): a refit too large to run at once is handed to
         # ``background(job)``, which runs it elsewhere and calls ``refit_finished(job)`` on the command thread;
         # the posterior keeps the last good hyperparameters until then. None: sliced over later updates.
-        self.background: Optional[Callable[[FitJob], None]] = None
+        self.background: Optional[Callable[[Union[FitJob, PosteriorJob]], None]] = None
         self._refit_finished = False
+        self._factorisations_before = 0
 
     # ------------------------------------------------------------------ data
     def add_observations(self, X: ArrayLike, budgets: ArrayLike, losses: ArrayLike) -> None:
@@ -163,8 +166,7 @@ class MultiFidelityGP:
             return False
         if self.background is not None and self._posterior is None:
             if self._refit is None:
-                self._refit, self._refit_finished = self._start_refit(), False
-                self.background(self._refit)
+                self._hand_off(fit=True)
             return self._refit_finished   # adopted by the next prediction
         return True
 
@@ -254,8 +256,8 @@ class MultiFidelityGP:
 
     @property
     def n_full_factorisations(self) -> int:
-        """O(n^3) posterior rebuilds so far."""
-        return 0 if self._posterior is None else self._posterior.n_factorisations
+        """O(n^3) posterior rebuilds so far on the command thread (the worker's are not counted)."""
+        return self._factorisations_before + (0 if self._posterior is None else self._posterior.n_factorisations)
 
     @property
     def refit_growth(self) -> float:
@@ -289,10 +291,10 @@ class MultiFidelityGP:
             self._refit.step()
             return self._adopt_refit()
         if self._refit is None and self.refits.due(store.n):
-            self._refit = self._start_refit()
             if self.background is not None:
-                self._refit_finished = False
-                self.background(self._refit)
+                self._hand_off(fit=True)
+            else:
+                self._refit = self._start_refit()
         elif self._refit is not None and self._refit_finished:
             return self._adopt_refit()
         elif self._refit is not None and self.background is None and store.pending and \
@@ -301,8 +303,11 @@ class MultiFidelityGP:
         if store.pending:
             new = store.activate_pending()
             if store.active.size > self.max_points + self.trim_slack:
-                store.trim(self.max_points)
-                return self._condition(posterior.hyper)
+                if self.background is None:
+                    store.trim(self.max_points)
+                    return self._condition(posterior.hyper)
+                if self._refit is None:
+                    self._hand_off(fit=False)   # the rebuild runs on the worker; until then the posterior grows
             x_new, phi_new = self._features(new)
             if not posterior.extend(x_new, phi_new, self._active_losses()):
                 return self._condition(posterior.hyper)
@@ -312,7 +317,7 @@ class MultiFidelityGP:
             self._losses_stale = False
         return posterior
 
-    def refit_finished(self, job: FitJob) -> None:
+    def refit_finished(self, job: Union[FitJob, PosteriorJob]) -> None:
         """The background refit ``job`` ended: its hyperparameters are adopted at the next update. Called on
         the command thread, so what the model decides depends only on the order of commands and completions."""
         if job is self._refit:
@@ -330,13 +335,31 @@ class MultiFidelityGP:
         self.refits.record(self.store.n)
         return self.fitter.start(x, budgets, (losses - y_mean) / y_scale, previous=self.hyper)
 
+    def _hand_off(self, fit: bool) -> None:
+        """A refit (``fit``) or a rebuild with the current hyperparameters, factorised on the worker."""
+        ids, dropped, x, budgets, losses = background_posterior.snapshot(self.store, self.max_points,
+                                                                         self._losses_of)
+        refit = self._start_refit() if fit else None
+        self._refit = PosteriorJob(refit, None if fit else self.hyper, ids, dropped, x, budgets, losses)
+        self._refit_finished = False
+        assert self.background is not None
+        self.background(self._refit)
+
     def _adopt_refit(self) -> GPPosterior:
         """The finished refit's hyperparameters, on every active point (those added meanwhile included)."""
         assert self._refit is not None
-        hyper, self._refit, self._refit_finished = self._refit.result(), None, False
+        job = self._refit
+        hyper, self._refit, self._refit_finished = job.result(), None, False
         if self._budget_term_collapsed(hyper) and self.refuse_collapsed_fits and self.hyper is not None \
                 and not self._budget_term_collapsed(self.hyper, count=False):
             hyper = self.hyper   # keep the previous fit, whose budget term still says something
+        if isinstance(job, PosteriorJob):
+            swapped = background_posterior.adopt(job, hyper, self.store, self._losses_of)
+            if swapped is not None:
+                if self._posterior is not None:   # the count goes on: factorisations on the command thread
+                    self._factorisations_before += self._posterior.n_factorisations - swapped.n_factorisations
+                self._posterior, self._losses_stale = swapped, False
+                return swapped
         self.store.activate_pending()
         self.store.trim(self.max_points)
         return self._condition(hyper)
@@ -370,4 +393,7 @@ class MultiFidelityGP:
         return self.store.inputs(ids), budget_feature(self.store.budgets(ids))
 
     def _active_losses(self) -> Array:
-        return tame_outliers(self.store.mean_losses(self.store.active))
+        return self._losses_of(self.store.active)
+
+    def _losses_of(self, ids: IntArray) -> Array:
+        return tame_outliers(self.store.mean_losses(ids))

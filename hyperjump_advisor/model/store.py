@@ -99,18 +99,27 @@ class ObservationStore:
 
     def trim(self, max_points: int) -> None:
         """Keep at most max_points active: drop the oldest points below the largest budget first."""
-        n = self._active.size
+        if self._active.size > max_points:
+            self.keep(self.trimmed(self._active, max_points))
+
+    def trimmed(self, ids: IntArray, max_points: int) -> IntArray:
+        """The ids ``trim`` would keep of these (in their order), without changing anything."""
+        n = ids.size
         if n <= max_points:
-            return
-        b = self._b[self._active]
+            return ids
+        b = self._b[ids]
         is_top = b >= b.max() - 1e-12
         # Order of dropping: non-top before top, older before newer (active order = recency).
         order = np.lexsort((np.arange(n), is_top))
-        drop = order[: n - max_points]
         keep = np.ones(n, dtype=bool)
-        keep[drop] = False
-        self._in_active[self._active[drop]] = False
-        self._active = self._active[keep]
+        keep[order[: n - max_points]] = False
+        return ids[keep]
+
+    def keep(self, ids: IntArray) -> None:
+        """Make exactly these ids active: a subsequence of ``active``, in its order."""
+        self._in_active[self._active] = False
+        self._in_active[ids] = True
+        self._active = np.asarray(ids, dtype=np.int64)
 
     def _append(self, key: bytes, x: Array, b: float, loss: float) -> None:
         j = self._n
