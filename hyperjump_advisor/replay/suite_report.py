@@ -74,7 +74,7 @@ def _cell_section(table: str, workers: int, document: dict, verdict: dict, name:
     comp = comparison(summary)
     ckpt = _ckpt_seconds(document)
     lines = [f"## {table}, {workers} worker(s) ([report]({name}/report.md))", "",
-             "| rank | advisor | " + " | ".join(f"to {t:g}" for t in TARGETS) +
+             "| rank | advisor | " + " | ".join(f"to {t * 100:g}%" for t in TARGETS) +
              " | final regret (median) | trials | missing configs/run | ms/decision (median / p95) | "
              "advisor s/run: ckpt on (n) / off (n) |",
              "|---|---|" + "---|" * len(TARGETS) + "---|---|---|---|---|"]
@@ -91,7 +91,7 @@ def _cell_section(table: str, workers: int, document: dict, verdict: dict, name:
     if comp["reference"]:
         peer = comp["best_peer"]
         lines += ["", f"hyperjump vs best peer **{peer}** and hyperband: " + "; ".join(
-            f"to {t:g}: " + (f"{ratio_cell(comp['targets'][t]['peer_ratio'], peer)} vs {peer}"
+            f"to {t * 100:g}%: " + (f"{ratio_cell(comp['targets'][t]['peer_ratio'], peer)} vs {peer}"
                              if comp["targets"][t]["peer"] else "—")
             + (f", {ratio_cell(comp['targets'][t]['hyperband_ratio'], 'hyperband')} vs hyperband"
                if comp["targets"][t]["hyperband"] else "")

@@ -98,7 +98,7 @@ def summary_line(verdict: dict) -> str:
     parts = []
     for target, t in verdict["targets"].items():
         if t["faster"]:
-            parts.append(f"to {target:g}: " + ", ".join(f"{n} (p={t['rows'][n]['p']:.3f})" for n in t["faster"]))
+            parts.append(f"to {target * 100:g}%: " + ", ".join(f"{n} (p={t['rows'][n]['p']:.3f})" for n in t["faster"]))
     if not parts:
         return "no peer significantly faster (one-sided Mann-Whitney U, p < 0.05, to 10% and to 1%)"
     return "significantly faster than hyperjump (p < 0.05): " + "; ".join(parts)
@@ -114,7 +114,7 @@ def verdict_markdown(verdict: dict, heading: str = "##") -> list[str]:
              "with a bootstrap 95% interval (2,000 resamples of each advisor's seeds, seeded). Mean rank = rank by "
              "median normalised regret at 20 log-spaced times from the first incumbent of any run to the time "
              "limit, ties averaged, averaged over the times (1 = best).", "",
-             "| advisor | mean rank | " + " | ".join(f"to {t:g}: median (reached) | p | ratio [95% CI]"
+             "| advisor | mean rank | " + " | ".join(f"to {t * 100:g}%: median (reached) | p | ratio [95% CI]"
                                                     for t in targets) + " |",
              "|---|---|" + "---|---|---|" * len(targets)]
     ranks = verdict["ranks"]
