@@ -129,7 +129,7 @@ def readme_table(documents: Cells, folder: Callable[[str, int], str]) -> str:
         ranks = verdict["ranks"]
         rank = f"{ranks[REFERENCE]:.2f} ({len(ranks)})" if REFERENCE in ranks else "—"
         intervals = [interval_cell(verdict["targets"][t]["rows"][peer]) if peer else "—" for t in VERDICT_TARGETS]
-        faster = "; ".join(f"{t:g}: " + ", ".join(verdict["targets"][t]["faster"])
+        faster = "; ".join(f"to {t * 100:g}%: " + ", ".join(verdict["targets"][t]["faster"])
                            for t in VERDICT_TARGETS if verdict["targets"][t]["faster"]) or "none"
         vs_hb = " / ".join(ratio_cell(comp["targets"][t]["hyperband_ratio"], "hyperband")
                            if comp["targets"][t]["hyperband"] else "—" for t in VERDICT_TARGETS)
