@@ -40,7 +40,8 @@ import numpy as np
 from . import neighbours, ties
 from .files import plain
 from .posterior import Posterior
-from .searcher_memo import Key, Keys, WhatRan, fold_slots
+from .rung_folds import RungFolds
+from .searcher_memo import Key, Keys, WhatRan
 from .searchspace import SearchSpace
 from .warmstart import (MAX_POOL, MIN_POOL, POOL_PER_CONFIG, believer_batch, expected_improvement,
                         split_random_and_model, top_distinct)
@@ -76,6 +77,7 @@ class Searcher:
         self._exhausted_logged: set[int] = set()
         self._what_ran = WhatRan()
         self._slot_keys = Keys()                         # exec_mode async: keys of the configurations, cached
+        self._folds = RungFolds()                        # exec_mode async: what the rungs hold, per key
 
     def attach(self, scheduler: Any) -> None:
         """The scheduler whose brackets say which configuration ran at which budget."""
@@ -153,14 +155,28 @@ class Searcher:
         """Configuration key -> the largest budget of its slots in any bracket (inf once it failed)."""
         if self.scheduler is None:
             return {}
-        if getattr(self.scheduler, "rungs", None) is not None:   # exec_mode async: its rungs, one pass
-            return self._largest_of_slots(self.scheduler.all_slots())
+        if getattr(self.scheduler, "rungs", None) is not None:   # exec_mode async: kept as slots change
+            return self._rung_folds().largest()
         return self._what_ran.largest(self._space(), self.configs, self.scheduler.brackets, self._key_or_none)
 
-    def _largest_of_slots(self, slots: Any) -> dict[Key, float]:
-        largest: dict[Key, float] = {}
-        fold_slots(largest, slots, self._slot_keys.keys(self._space(), self.configs, self._key_or_none))
-        return largest
+    def _rung_folds(self) -> RungFolds:
+        """exec_mode async: budgets and results per configuration key, brought up to date."""
+        keys = self._slot_keys.keys(self._space(), self.configs, self._key_or_none)
+        self._folds.update(self.scheduler.rungs, keys)
+        return self._folds
+
+    def _bracket_results(self, space: SearchSpace) -> tuple[dict[float, list[tuple[float, Key]]], Any]:
+        """Synchronous brackets: budget -> (loss, key) of every result, one pass; and key -> a configuration id."""
+        slots = (s for b in (self.scheduler.brackets if self.scheduler is not None else []) for st in b.slots for s in st)
+        keys = self._slot_keys.keys(space, self.configs, self._key_or_none)   # computed once per configuration
+        by_key: dict[Key, int] = {}
+
+        def key_of(config_id: int) -> Optional[Key]:
+            key = keys[config_id]
+            if key is not None:
+                by_key[key] = config_id
+            return key
+        return neighbours.results_by_budget(slots, key_of), by_key.__getitem__
 
     def _key_or_none(self, space: SearchSpace, config_id: int) -> Optional[Key]:
         try:
@@ -280,20 +296,12 @@ class Searcher:
         share = min(n, math.ceil(self.options.local_search * n - 1e-9))
         if share == 0:
             return []
-        slots = self.scheduler.all_slots() if getattr(self.scheduler, "rungs", None) is not None else \
-            (s for b in (self.scheduler.brackets if self.scheduler is not None else []) for st in b.slots for s in st)
-        keys = self._slot_keys.keys(space, self.configs, self._key_or_none)   # computed once per configuration
-        by_key: dict[Key, int] = {}   # key -> the id last met first (ids of one configuration share its key)
-        met: set[int] = set()
-
-        def key_of(config_id: int) -> Optional[Key]:
-            key = keys[config_id]
-            if key is not None and config_id not in met:
-                met.add(config_id)
-                by_key[key] = config_id
-            return key
-        results = neighbours.results_by_budget(slots, key_of)
-        centres = [self.configs[by_key[k]] for k in neighbours.anchors(results, neighbours.enough_results(space))]
+        if getattr(self.scheduler, "rungs", None) is not None:   # exec_mode async: kept as slots change
+            folds = self._rung_folds()
+            results, config_of = folds.results(), folds.config_of
+        else:
+            results, config_of = self._bracket_results(space)
+        centres = [self.configs[config_of(k)] for k in neighbours.anchors(results, neighbours.enough_results(space))]
         pool = neighbours.local_pool(space, centres, used | taken)
         if not pool:
             return []

@@ -1,5 +1,6 @@
 """The searcher: no repeats across brackets, sampling without replacement in a finite space, pending-aware EI."""
 import logging
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -142,18 +143,27 @@ def test_model_picks_follow_the_model_and_avoid_pending_configurations():
 
 
 class FakeRungs:
-    """What the searcher reads of the async scheduler: ``rungs`` is set and ``all_slots`` lists every slot."""
-    rungs = object()
+    """What the searcher reads of the async scheduler: its ``rungs`` (slots per rung and the log of the slots
+    added, as ``async_schedule.state.Rungs`` keeps them) and ``all_slots``."""
 
     def __init__(self):
-        self.slots = []
+        self.rungs = SimpleNamespace(slots=[{}], added=[], replaced=0)
+
+    @property
+    def slots(self):
+        return self.rungs.added
+
+    @slots.setter
+    def slots(self, slots):
+        self.rungs.slots[0].update({s.config_id: s for s in slots})
+        self.rungs.added.extend(slots)
 
     @property
     def brackets(self):
         return []
 
     def all_slots(self):
-        return iter(self.slots)
+        return iter(self.rungs.added)
 
 
 def test_async_pending_configurations_are_fantasised_by_the_believer():

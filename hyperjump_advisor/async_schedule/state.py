@@ -41,6 +41,8 @@ class Rungs:
             rows = getattr(self, attr)
             while len(rows) < len(self.plan):
                 rows.append(make())
+        self.added: list[Slot] = []   # every slot ``add`` made, in order (read by rung_folds.py; not saved)
+        self.replaced = 0             # slots ``add`` put where a slot of the same configuration was
 
     @property
     def top(self) -> int:
@@ -57,7 +59,10 @@ class Rungs:
 
     def add(self, k: int, config_id: int) -> Slot:
         slot = Slot(ASYNC_BRACKET, k, config_id, self.plan[k].budget, SlotStatus.RUNNING)
+        if config_id in self.slots[k]:
+            self.replaced += 1
         self.slots[k][config_id] = slot
+        self.added.append(slot)
         return slot
 
     # ---- JSON ----

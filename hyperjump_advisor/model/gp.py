@@ -15,6 +15,7 @@
   ``max_points + trim_slack`` (1100) the store drops the oldest points below the largest
   budget and the factor is recomputed (~30 ms, once per 100 new points).
 * :mod:`.blas` runs BLAS single-threaded inside the model's calls.
+* Under NNI (``background``) refits and full factorisations run on a worker (:mod:`.background_posterior`).
 
 Measured (``python benchmarks/bench_model.py --repeats 50``, d = 4, machine
 shared with other jobs), ms, median / p95::
