@@ -120,6 +120,7 @@ def run(trials: int, workers: int, R: int, seed: int, persist: bool, checkpoints
     command(C.Initialize, SPACE)
     if background:  # as the advisor's own clock does at INITIALIZE under NNI
         gc_pauses.settle_long_lived()
+        gc_pauses.freeze_after_full_collections()
     running = deque(command(C.RequestTrialJobs, workers))
     done = 0
     while running and done < trials:

@@ -124,6 +124,7 @@ class HyperJump(MsgDispatcherBase):
                               should_stop=lambda: self.stopping or bool(self.worker_exceptions))
         self._ticker.start()
         frozen = gc_pauses.settle_long_lived()  # the libraries' objects: out of every later full collection
+        gc_pauses.freeze_after_full_collections()
         _logger.debug("%d long-lived objects frozen out of the garbage collector's full passes", frozen)
 
     def _stop_clock(self) -> None:

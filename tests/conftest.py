@@ -42,6 +42,8 @@ def garbage_collector_unfrozen_after_each_test():
     """A test that plays NNI's process (``own_clock``) freezes the heap at INITIALIZE (gc_pauses.py): undo
     it, so that no test keeps another's objects for good."""
     yield
+    from hyperjump_advisor import gc_pauses
+    gc_pauses.stop_freezing()
     gc.unfreeze()
 
 

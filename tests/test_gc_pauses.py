@@ -30,7 +30,11 @@ CHILD = textwrap.dedent("""
     alive = weakref.ref(a)
     del a, b
     gc.collect()
-    print(json.dumps({"before": before, "frozen": frozen, "walked": walked, "cycle_freed": alive() is None}))
+    kept = [Node() for _ in range(1000)]  # survives the next full collection: frozen by it
+    frozen_before = gc.get_freeze_count()
+    gc.collect()
+    print(json.dumps({"before": before, "frozen": frozen, "walked": walked, "cycle_freed": alive() is None,
+                      "survivors_frozen": gc.get_freeze_count() - frozen_before}))
 """)
 
 
@@ -41,6 +45,7 @@ def test_initialize_under_nni_freezes_the_libraries_objects_and_later_cycles_are
     assert seen["frozen"] >= seen["before"] // 2      # numpy, scipy, GPy, NNI: alive before INITIALIZE
     assert seen["walked"] < seen["before"] // 10      # what a full collection still walks
     assert seen["cycle_freed"]
+    assert seen["survivors_frozen"] >= 1000, "what survives a full collection is frozen out of the next ones"
 
 
 def test_in_process_drivers_leave_the_garbage_collector_alone():
@@ -48,4 +53,4 @@ def test_in_process_drivers_leave_the_garbage_collector_alone():
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout.strip().splitlines()[-1])
-    assert seen["frozen"] == 0
+    assert seen["frozen"] == 0 and seen["survivors_frozen"] == 0
