@@ -9,6 +9,8 @@ from hyperjump_advisor import HyperJump
 from hyperjump_advisor.background import REFIT_DONE, Worker
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.model import MultiFidelityGP
+from hyperjump_advisor.model.kernel import budget_feature
+from hyperjump_advisor.model.posterior import GPPosterior
 
 SPACE = {k: {"_type": "uniform", "_value": [0.0, 1.0]} for k in "abc"}
 
@@ -141,10 +143,19 @@ def test_with_a_worker_the_first_fit_runs_off_the_command_path_and_the_model_is_
     assert gp.n_observations == 12 and gp.store.active.size == 12, "the points added meanwhile are in the posterior"
 
 
+def with_worker_and_first_fit(gp, X, b, y, n=10):
+    """``gp`` with a worker (its jobs in the list returned), fitted by the worker on the first n points."""
+    jobs = []
+    gp.background = jobs.append
+    gp.add_observations(X[:n], b[:n], y[:n])
+    assert not gp.ready
+    jobs.pop().step()
+    gp.refit_finished(gp._refit)
+    return jobs
+
+
 def inline_predictions(gp, X):
     """What a posterior conditioned from scratch on the model's active points, same hyperparameters, predicts."""
-    from hyperjump_advisor.model.kernel import budget_feature
-    from hyperjump_advisor.model.posterior import GPPosterior
     active = gp.store.active
     fresh = GPPosterior(gp.hyper, gp.store.inputs(active), budget_feature(gp.store.budgets(active)),
                         gp._active_losses())
@@ -153,13 +164,8 @@ def inline_predictions(gp, X):
 
 def test_a_refit_factorised_on_the_worker_equals_conditioning_on_every_point_at_once():
     gp = MultiFidelityGP(3, 5, seed=0)
-    jobs = []
-    gp.background = jobs.append
     X, b, y = observations(80, 3)
-    gp.add_observations(X[:10], b[:10], y[:10])
-    assert not gp.ready
-    jobs.pop().step()
-    gp.refit_finished(gp._refit)
+    jobs = with_worker_and_first_fit(gp, X, b, y)
     k = 10
     while not jobs:
         gp.add_observations(X[k:k + 1], b[k:k + 1], y[k:k + 1])
@@ -180,13 +186,8 @@ def test_a_refit_factorised_on_the_worker_equals_conditioning_on_every_point_at_
 
 def test_past_the_trim_slack_the_rebuild_runs_on_the_worker_and_the_trim_lands_with_it():
     gp = MultiFidelityGP(3, 5, seed=0, max_points=30, trim_slack=5, refit_growth=100.0)
-    jobs = []
-    gp.background = jobs.append
     X, b, y = observations(60, 4)
-    gp.add_observations(X[:10], b[:10], y[:10])
-    assert not gp.ready
-    jobs.pop().step()
-    gp.refit_finished(gp._refit)
+    jobs = with_worker_and_first_fit(gp, X, b, y)
     gp.predict(X[:2], 1.0)
     factorisations = gp.n_full_factorisations
     for k in range(10, 40):   # to 40 points: past 30 + 5

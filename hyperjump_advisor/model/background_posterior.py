@@ -32,10 +32,6 @@ class PosteriorJob:
         self._x, self._phi, self._losses = x, budget_feature(budgets), losses
         self.posterior: Optional[GPPosterior] = None
 
-    @property
-    def points(self) -> int:
-        return self.fit.points if self.fit is not None else 0
-
     def step(self, evaluations: Optional[int] = None) -> bool:
         """Run (on the worker: to its end); True once the posterior is built."""
         if self.fit is not None and not self.fit.step(evaluations):
