@@ -134,6 +134,8 @@ def test_verdict_names_a_significantly_faster_peer_and_ranks_it_first():
     assert verdict["targets"][0.1]["rows"]["random"]["p"] == pytest.approx(1 / math.comb(12, 6))  # exact: U = 0
     assert verdict["ranks"]["hyperjump-no-jump"] < verdict["ranks"]["random"] < verdict["ranks"]["hyperjump"]
     assert "random" in summary_line(verdict) and "syne-asha" not in summary_line(verdict)
+    assert verdict["targets"][0.1]["faster_holm"] == ["random"]   # p = 0.001 < 0.05 / 2 peers
+    assert "after Holm's correction over 2 peers: to 10%: random" in summary_line(verdict)
     table = "\n".join(verdict_markdown(verdict))
     assert "| random |" in table and "**0.001**" in table
 
@@ -144,3 +146,18 @@ def test_verdict_without_a_faster_peer_says_so():
     assert summary_line(verdict).startswith("no peer significantly faster")
     low, high = verdict["targets"][0.1]["rows"]["random"]["interval"]
     assert low <= verdict["targets"][0.1]["rows"]["random"]["ratio"] <= high
+
+
+def test_holm_keeps_what_survives_the_step_down_against_brute_force():
+    from itertools import product
+    from hyperjump_advisor.replay.statistics import holm_faster
+    for ps in product([0.001, 0.012, 0.02, 0.03, 0.2], repeat=3):
+        p_values = dict(zip("abc", ps))
+        ordered = sorted(p_values, key=p_values.get)
+        expected = []
+        for k, name in enumerate(ordered):          # Holm (1979): reject while p_(k) < alpha / (m - k)
+            if all(p_values[ordered[j]] < 0.05 / (3 - j) for j in range(k + 1)):
+                expected.append(name)
+        assert holm_faster(p_values) == expected
+    assert holm_faster({"a": 0.04, "b": 0.01}) == ["b", "a"]     # 0.01 < 0.025, then 0.04 < 0.05
+    assert holm_faster({"a": 0.03, "b": 0.03}) == []              # 0.03 >= 0.025: nothing survives

@@ -14,7 +14,7 @@ from .calibration import calibration_markdown
 from .measures import REFERENCE, TARGETS, by_advisor, comparison, summarize
 from .render import CALIBRATION_PLOT, _t, median_cell, ratio_cell
 from .statistics import average_over_cells
-from .verdict import VERDICT_TARGETS, cell_verdict, interval_cell, summary_line, verdict_markdown
+from .verdict import VERDICT_TARGETS, cell_verdict, holm_note, interval_cell, summary_line, verdict_markdown
 
 Cells = dict[tuple[str, int], dict]
 
@@ -131,6 +131,8 @@ def readme_table(documents: Cells, folder: Callable[[str, int], str]) -> str:
         intervals = [interval_cell(verdict["targets"][t]["rows"][peer]) if peer else "—" for t in VERDICT_TARGETS]
         faster = "; ".join(f"to {t * 100:g}%: " + ", ".join(verdict["targets"][t]["faster"])
                            for t in VERDICT_TARGETS if verdict["targets"][t]["faster"]) or "none"
+        if faster != "none":
+            faster += f" ({holm_note(verdict)})"
         vs_hb = " / ".join(ratio_cell(comp["targets"][t]["hyperband_ratio"], "hyperband")
                            if comp["targets"][t]["hyperband"] else "—" for t in VERDICT_TARGETS)
         lines.append(f"| {cell_label(folder(table, workers))} | {workers} | {pair(REFERENCE)} | {rank} | "
@@ -142,7 +144,7 @@ def readme_table(documents: Cells, folder: Callable[[str, int], str]) -> str:
               "best-ranked advisor by median time to 10%, then 1%, that is neither HyperJump nor one of its "
               "ablations; ratio = its median / HyperJump's (> 1: HyperJump faster) with a bootstrap 95% interval. "
               "Significantly faster: peers whose one-sided Mann-Whitney U p-value against HyperJump is below 0.05 "
-              "(no correction for the number of peers)."]
+              "(no correction for the number of peers; in brackets, what remains after Holm's correction over them)."]
     ranks = mean_rank_lines(verdicts)
     if ranks:
         lines += ["", "Mean rank over time, averaged over the cells:", ""] + ranks

@@ -58,7 +58,8 @@ def cell_verdict(document: dict, reference: str = REFERENCE, seed: int = 0) -> d
                 row["interval"] = statistics.bootstrap_median_ratio(x["times"], mine, seed=seed)
             rows[name] = row
         peers = {n: r["p"] for n, r in rows.items() if "p" in r and not is_ours(n)}
-        out["targets"][target] = {"rows": rows, "faster": statistics.significantly_faster(peers)}
+        out["targets"][target] = {"rows": rows, "faster": statistics.significantly_faster(peers),
+                                  "faster_holm": statistics.holm_faster(peers), "peers": len(peers)}
     return out
 
 
@@ -101,7 +102,15 @@ def summary_line(verdict: dict) -> str:
             parts.append(f"to {target * 100:g}%: " + ", ".join(f"{n} (p={t['rows'][n]['p']:.3f})" for n in t["faster"]))
     if not parts:
         return "no peer significantly faster (one-sided Mann-Whitney U, p < 0.05, to 10% and to 1%)"
-    return "significantly faster than hyperjump (p < 0.05): " + "; ".join(parts)
+    return "significantly faster than hyperjump (p < 0.05): " + "; ".join(parts) + f" ({holm_note(verdict)})"
+
+
+def holm_note(verdict: dict) -> str:
+    """What survives Holm's correction for the number of peers, per target ("none" when nothing does)."""
+    kept = [f"to {target * 100:g}%: " + ", ".join(t["faster_holm"])
+            for target, t in verdict["targets"].items() if t.get("faster_holm")]
+    peers = max((t.get("peers", 0) for t in verdict["targets"].values()), default=0)
+    return f"after Holm's correction over {peers} peers: " + ("; ".join(kept) if kept else "none")
 
 
 def verdict_markdown(verdict: dict, heading: str = "##") -> list[str]:
@@ -110,7 +119,8 @@ def verdict_markdown(verdict: dict, heading: str = "##") -> list[str]:
              f"**{summary_line(verdict)}**", "",
              "Per target: median time over all seeds (unreached = infinite) with reached/seeds; p = one-sided "
              f"Mann-Whitney U p-value of \"this advisor is faster than {REFERENCE}\" (bold below 0.05; no "
-             "correction for the number of advisors); ratio = its median / hyperjump's (> 1: hyperjump faster) "
+             "correction for the number of advisors; the verdict line adds what survives Holm's); ratio = its "
+             "median / hyperjump's (> 1: hyperjump faster) "
              "with a bootstrap 95% interval (2,000 resamples of each advisor's seeds, seeded). Mean rank = rank by "
              "median normalised regret at 20 log-spaced times from the first incumbent of any run to the time "
              "limit, ties averaged, averaged over the times (1 = best).", "",
