@@ -28,7 +28,8 @@ PURE = hyperjump_advisor/searchspace.py hyperjump_advisor/schedule.py hyperjump_
        hyperjump_advisor/risk hyperjump_advisor/posterior.py hyperjump_advisor/jumping.py hyperjump_advisor/metrics.py \
        hyperjump_advisor/async_schedule \
        hyperjump_advisor/diagnostics.py hyperjump_advisor/diagnostics_feed.py \
-       hyperjump_advisor/ties.py hyperjump_advisor/neighbours.py hyperjump_advisor/rung_folds.py
+       hyperjump_advisor/ties.py hyperjump_advisor/neighbours.py hyperjump_advisor/rung_folds.py \
+       hyperjump_advisor/bracket_allocation.py hyperjump_advisor/bracket_value.py
 typecheck: install
 	$(PY) -m mypy hyperjump_advisor
 	$(PY) -m mypy --strict --follow-imports=silent $(PURE)

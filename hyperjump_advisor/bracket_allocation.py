@@ -9,13 +9,14 @@ assumes fail on real workloads, and the diagnostics (``diagnostics.py``) measure
   start is charged the seconds a configuration of bracket s is expected to use: its first rung from
   scratch, then each later rung's increment weighted by the fraction Hyperband promotes there
   (1 / eta per rung), from the measured medians (:func:`bracket_seconds`).
-- *Information.* A bracket that starts at a low rung is worth its cheapness only when that rung ranks
-  the configurations as the full budget does. As Hyper-Tune's bracket selection (Li et al., VLDB
-  2022) weighs brackets by how consistently their starting fidelity ranks the top one, bracket s gets a
-  share of the seconds proportional to Spearman's rho between its starting budget and R (clipped at
-  0; 1 for bracket 0 and while fewer than :data:`MIN_PAIRS` configurations were measured at both).
-  Every bracket keeps at least :data:`FLOOR` of an equal share (late bloomers are still judged at
-  larger budgets: Hyperband's guarantee).
+- *Information.* A bracket that starts at a low rung is worth its cheapness only when its rungs rank the
+  configurations as the full budget does. As Hyper-Tune's bracket selection (Li et al., VLDB 2022)
+  weighs brackets by how consistently their fidelities rank the top one, bracket s gets a share of the
+  seconds proportional to its effective samples per second (``bracket_value.py``: how many random
+  configurations trained at R the survivor of its eta^s starts is worth, from Spearman's rho between each
+  rung it passes and R, per second those starts cost), once every rung has :data:`MIN_PAIRS`
+  configurations measured at both budgets. Every bracket keeps at least :data:`FLOOR` of an equal share
+  (late bloomers are still judged at larger budgets: Hyperband's guarantee).
 
 The next start goes to the bracket with the least seconds charged per unit of its share,
 ``count_s * seconds_s / share_s``; ties to the least aggressive bracket (s = 0), so the very first
@@ -70,14 +71,16 @@ def bracket_seconds(scratch: Sequence[float], steps: Sequence[float], eta: int, 
     return out
 
 
-def bracket_shares(rho_to_top: Sequence[Optional[float]], floor: float = FLOOR) -> list[float]:
-    """Bracket s -> its share of the seconds (sum 1) from rho between its starting budget and R
-    (``rho_to_top[s]``; None: not measured, taken as 1)."""
-    weights = [1.0 if r is None else max(0.0, float(r)) for r in rho_to_top]
-    n = len(weights)
-    total = sum(weights)
-    if total <= 0:
+def bracket_shares(rates: Sequence[Optional[float]], floor: float = FLOOR) -> list[float]:
+    """Bracket s -> its share of the seconds (sum 1), proportional to its effective samples per second
+    (``rates[s]``; None: not measured, weighed as the mean of the measured ones; equal shares when none is)."""
+    known = [float(r) for r in rates if r is not None and r > 0]
+    n = len(rates)
+    if not known:
         return [1.0 / n] * n
+    mean = sum(known) / len(known)
+    weights = [mean if r is None else max(0.0, float(r)) for r in rates]
+    total = sum(weights)
     return [floor / n + (1 - floor) * w / total for w in weights]
 
 

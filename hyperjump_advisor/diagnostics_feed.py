@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from . import bracket_allocation as alloc
+from . import bracket_value
 from .calibrated import CalibratedPosterior, inflation_of
 from .diagnostics import WorkloadDiagnostics
 
@@ -72,7 +73,7 @@ def calibrated_posterior(model: Any, state: WorkloadDiagnostics) -> CalibratedPo
 
 class LearnedBrackets:
     """``learned_brackets``: starts -> bracket, by the measured seconds and rank correlations
-    (bracket_allocation.py). ``budgets`` are the rungs' budgets, lowest first. The correlations are
+    (bracket_allocation.py, bracket_value.py). ``budgets`` are the rungs' budgets, lowest first. The correlations are
     recomputed when the results grew by 10% (they cost a pass over all results)."""
 
     def __init__(self, state: WorkloadDiagnostics, budgets: list[int], eta: int, resume: bool):
@@ -98,4 +99,6 @@ class LearnedBrackets:
         return alloc.bracket_seconds(scratch, steps, self.eta, self.resume)
 
     def __call__(self, counts: list[int]) -> int:
-        return alloc.choose_bracket(counts, self.seconds(), alloc.bracket_shares(self.rho_to_top()))
+        seconds = self.seconds()
+        rates = bracket_value.rates(self.rho_to_top(), seconds, self.eta)
+        return alloc.choose_bracket(counts, seconds, alloc.bracket_shares(rates))
