@@ -64,6 +64,22 @@ class SearchOptions:
     # the best configurations (``neighbours``); the rest by EI over the whole space
 
 
+class RandomShare:
+    """How many of the next n proposals are drawn uniformly so that, over all of them, the share is
+    ``random_fraction`` rounded up (the same split as :func:`split_random_and_model` for each batch whose
+    share is a whole number)."""
+
+    def __init__(self) -> None:
+        self.proposed = 0
+        self.random = 0
+
+    def split(self, n: int, random_fraction: float) -> tuple[int, int]:
+        self.proposed += n
+        n_random = max(0, min(n, math.ceil(random_fraction * self.proposed - 1e-9) - self.random))
+        self.random += n_random
+        return n_random, n - n_random
+
+
 class Searcher:
     def __init__(self, seed: Optional[int], random_fraction: float, options: Optional[SearchOptions] = None):
         self.rng = np.random.default_rng(seed)
@@ -78,6 +94,7 @@ class Searcher:
         self._what_ran = WhatRan()
         self._slot_keys = Keys()                         # exec_mode async: keys of the configurations, cached
         self._folds = RungFolds()                        # exec_mode async: what the rungs hold, per key
+        self._share = RandomShare()                      # exec_mode async: the random share over batches
 
     def attach(self, scheduler: Any) -> None:
         """The scheduler whose brackets say which configuration ran at which budget."""
@@ -125,12 +142,16 @@ class Searcher:
         return len(self.configs) - 1
 
     def propose(self, n: int, model: Posterior, incumbent_loss: Optional[float],
-                budget: Optional[int] = None) -> tuple[list[int], int]:
-        """n new configuration ids for a bracket starting at ``budget``, and how many were drawn uniformly."""
+                budget: Optional[int] = None, running_share: bool = False) -> tuple[list[int], int]:
+        """n new configuration ids for a bracket starting at ``budget``, and how many were drawn uniformly:
+        ``random_fraction`` of the n rounded up, or with ``running_share`` of all the proposals made since the
+        model was ready (so that small batches keep the share)."""
         space = self._space()
         n_random, n_model = split_random_and_model(n, self.random_fraction)
         if not model.ready:
             n_random, n_model = n, 0
+        elif running_share:
+            n_random, n_model = self._share.split(n, self.random_fraction)
         largest = self._largest_budgets() if self.options.no_repeat else {}
         used = {k for k, b in largest.items() if budget is None or b >= budget}
         taken: set[Key] = set()

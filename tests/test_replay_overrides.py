@@ -69,6 +69,8 @@ def test_replay_switches_are_set_on_the_engine():
     assert advisor.engine.searcher.options.pending_aware is True
     plain = advisors.get("hyperjump").build(R=9, eta=3, seed=0)
     assert plain.engine.scheduler.several_brackets is True and type(plain).__name__ == "HyperJump"
+    assert plain.engine.scheduler.config_batch == 10
+    assert advisors.get("hyperjump:config_batch=1").build(R=9, eta=3, seed=0).engine.scheduler.config_batch == 1
 
 
 def test_the_cli_refuses_a_typo_before_replaying(capsys, tmp_path):

@@ -1,13 +1,16 @@
 """The searcher: no repeats across brackets, sampling without replacement in a finite space, pending-aware EI."""
 import logging
+import math
 from types import SimpleNamespace
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hyperjump_advisor.schedule import Bracket, SlotStatus, StagePlan
 from hyperjump_advisor.searcher import SearchOptions, Searcher
 from hyperjump_advisor.searchspace import SearchSpace
-from hyperjump_advisor.warmstart import believer_batch, expected_improvement
+from hyperjump_advisor.warmstart import believer_batch, expected_improvement, split_random_and_model
 
 FINITE = {"a": {"_type": "choice", "_value": [0, 1, 2, 3, 4]}, "b": {"_type": "choice", "_value": ["x", "y", "z"]}}
 
@@ -186,3 +189,18 @@ def test_async_pending_configurations_are_fantasised_by_the_believer():
     pending_values = sorted(s.configs[c]["a"] for c in near_pending)
     done_values = sorted(s.configs[c]["a"] for c in near_done)
     assert done_values == [3, 4, 5] and sum(pending_values) > sum(done_values)
+
+
+@given(st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=30),
+       st.sampled_from([0.0, 0.1, 0.25, 0.3, 0.5, 1.0]))
+def test_small_batches_keep_the_random_share_of_all_proposals(batches, fraction):
+    from hyperjump_advisor.searcher import RandomShare
+    share, total, drawn = RandomShare(), 0, 0
+    for n in batches:
+        n_random, n_model = share.split(n, fraction)
+        assert n_random + n_model == n and n_random >= 0 and n_model >= 0
+        total, drawn = total + n, drawn + n_random
+        # the running share is the fraction rounded up, as split_random_and_model does per batch
+        assert drawn == math.ceil(fraction * total - 1e-9)
+    if all(n == 10 for n in batches) and float(fraction * 10).is_integer():   # the default batch and share
+        assert drawn == len(batches) * split_random_and_model(10, fraction)[0]

@@ -41,6 +41,7 @@ class AsyncScheduler:
         self.start_costs = bracket_start_costs(R, eta)
         self.promote_challengers = promote_challengers  # a rung's best result that beats the incumbent moves up at once
         self.choose_bracket: Optional[Callable[[list[int]], int]] = None  # learned_brackets: counts -> bracket
+        self.config_batch = NEW_CONFIG_BATCH        # new configurations proposed at once per start rung
         self.explain_jumps = True                  # rule 1 only for configurations the model explains (EXPLAIN_Z)
         self.policy: Any = None                     # the engine installs a RiskPolicy when jumping is on
 
@@ -75,7 +76,7 @@ class AsyncScheduler:
                 return r.add(target, c)
         j = self._start_rung()
         if not r.queue[j]:
-            ids = list(self.new_configs(NEW_CONFIG_BATCH, r.plan[j].budget))
+            ids = list(self.new_configs(self.config_batch, r.plan[j].budget))
             flags = [bool(self.draw_no_jump()) for _ in ids]
             r.no_jump.update(c for c, flag in zip(ids, flags) if flag)
             r.queue[j] = ids[::-1]   # the searcher lists random ones first: model-chosen ones start first
@@ -144,7 +145,7 @@ def build_async_scheduler(settings: Any, searcher: Any, evidence: Any, on_event:
     def new_configs(n: int, budget: int) -> list[int]:
         assert evidence.model is not None, "the model is installed with the search space"
         ids: list[int]
-        ids, _ = searcher.propose(n, evidence.model, evidence.incumbent_loss, budget)
+        ids, _ = searcher.propose(n, evidence.model, evidence.incumbent_loss, budget, running_share=True)
         return ids
 
     def draw_no_jump() -> bool:

@@ -108,6 +108,8 @@ def switched(switches) -> Callable[[], Any]:
                         setattr(scheduler, key, getattr(switches, key))
                 engine.searcher.options = dataclasses.replace(engine.searcher.options, no_repeat=switches.no_repeat,
                                                               pending_aware=switches.pending_aware)
+                if switches.config_batch and hasattr(scheduler, "config_batch"):
+                    scheduler.config_batch = switches.config_batch
                 if switches.anytime:
                     from .anytime_probe import install
                     install(engine)

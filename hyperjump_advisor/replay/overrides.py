@@ -40,6 +40,7 @@ class ReplaySwitches:
     no_repeat: bool = True             # searcher: never propose a configuration already run at the proposal budget
     pending_aware: bool = False        # searcher: kriging-believer EI over pending configurations
     jump_guard: int = 0                # jumps need jump_guard * (d + 2) observations at the stage's budget or above
+    config_batch: int = 0              # async: new configurations proposed at once per start rung (0: the default)
     anytime: bool = False              # the anytime probe (replay/anytime_probe.py): an early run of the best guess
 
     @classmethod
