@@ -26,6 +26,8 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy import stats
 
+from . import ties
+
 CELLS = 50_000           # configurations simulated per bracket (split into draws of eta^s)
 SEED = 20220222          # fixed: the worth is a function of the correlations alone
 
@@ -85,7 +87,7 @@ def survivor_score(correlations: tuple[float, ...], eta: int) -> float:
         seen = np.take_along_axis(views[k], alive, axis=1)
         best = np.argsort(-seen, axis=1, kind="stable")[:, :keep]
         alive = np.take_along_axis(alive, best, axis=1)
-    return float(np.take_along_axis(views[m], alive, axis=1).mean())
+    return ties.coarse(float(np.take_along_axis(views[m], alive, axis=1).mean()))
 
 
 def rates(rho_to_top: Sequence[Optional[float]], seconds: Sequence[float], eta: int) -> list[Optional[float]]:
@@ -103,5 +105,5 @@ def rates(rho_to_top: Sequence[Optional[float]], seconds: Sequence[float], eta: 
             continue
         corr = tuple(round(pearson_of_spearman(float(r)) * 40) / 40 for r in path) + (1.0,)   # type: ignore[arg-type]
         worth = effective_samples(survivor_score(corr, eta))
-        out.append(worth / (eta ** s * max(seconds[s], 1e-9)))
+        out.append(ties.coarse(worth / (eta ** s * max(seconds[s], 1e-9))))   # portable: ties.py
     return out
