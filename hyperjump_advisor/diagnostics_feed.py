@@ -44,12 +44,16 @@ class DiagnosticsFeed:
     def trial_sent(self, parameter_id: int, from_budget: int, to_budget: int) -> None:
         self._running[parameter_id] = (self.clock(), int(from_budget), int(to_budget))
 
-    def trial_done(self, parameter_id: int) -> None:
-        """Its final metric arrived: the seconds since it was sent are its cost."""
+    def trial_done(self, parameter_id: int) -> Optional[tuple[int, int, float]]:
+        """Its final metric arrived: the seconds since it was sent are its cost (returned as (from budget, to
+        budget, seconds) for the trial's record; None if it was not sent in this session)."""
         sent = self._running.pop(parameter_id, None)
-        if sent is not None:
-            at, low, high = sent
-            self.state.add_duration(low, high, self.clock() - at)
+        if sent is None:
+            return None
+        at, low, high = sent
+        seconds = self.clock() - at
+        self.state.add_duration(low, high, seconds)
+        return low, high, seconds
 
     def trial_dropped(self, parameter_id: int) -> None:
         self._running.pop(parameter_id, None)

@@ -179,8 +179,8 @@ class Engine:
             return
         trial.final_seen = True
         trial.awaiting_final = False
-        if value is not None:
-            self.diagnostics.trial_done(trial.parameter_id)   # its seconds, even when our kill came too late
+        if value is not None:   # its seconds, even when our kill came too late; kept in its record for a resume
+            trial.cost = self.diagnostics.trial_done(trial.parameter_id)
         if trial.killed_by_us:
             # our kill came too late (the trial finished first): the slot stays skipped, the measurement is kept,
             # and the trial's record shows what it reported

@@ -24,7 +24,7 @@ def slot_key(slot: Slot) -> SlotKey:
     return (slot.bracket_id, slot.stage, slot.config_id)
 
 
-_PERSISTED_FIELDS = frozenset({"trial_job_id", "final_seen", "ended", "killed_by_us", "awaiting_final"})
+_PERSISTED_FIELDS = frozenset({"trial_job_id", "final_seen", "ended", "killed_by_us", "awaiting_final", "cost"})
 
 
 @dataclass
@@ -39,6 +39,7 @@ class Trial:
     awaiting_final: bool = False     # ended SUCCEEDED before its FINAL metric arrived (NNI sends them apart)
     issued_at: float = 0.0           # advisor clock (monotonic seconds): when it was sent / restored
     ended_at: Optional[float] = None
+    cost: Optional[tuple[int, int, float]] = None   # (from budget, to budget, seconds) it trained, once measured
 
     def __setattr__(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
@@ -189,7 +190,8 @@ class Ledger:
     def to_rows(self, parameter_ids: Optional[Iterable[int]] = None) -> list[list[object]]:
         trials = self.trials.values() if parameter_ids is None else (self.trials[i] for i in sorted(parameter_ids))
         return [[t.parameter_id, t.slot.bracket_id, t.slot.stage, t.slot.config_id, t.trial_job_id,
-                 t.final_seen, t.ended, t.killed_by_us, t.awaiting_final] for t in trials]
+                 t.final_seen, t.ended, t.killed_by_us, t.awaiting_final]
+                + ([list(t.cost)] if t.cost is not None else []) for t in trials]
 
     @classmethod
     def from_rows(cls, rows: list[list[object]], brackets: list[Bracket], next_parameter_id: int,
@@ -198,17 +200,26 @@ class Ledger:
         for row in rows:
             pid, bracket_id, stage, config_id, job, final_seen, ended, killed = row[:8]
             awaiting = bool(row[8]) if len(row) > 8 else False
+            cost = _cost(row[9]) if len(row) > 9 else None
             if job is not None and not isinstance(job, str):
                 raise TypeError(f"trial job id {job!r} is not a string")
             slot = brackets[_int(bracket_id)].slot(_int(stage), _int(config_id))
             # a trial that was running is re-run by NNI under a new job: its old job id means nothing now
             trial = Trial(_int(pid), slot, job if ended else None, bool(final_seen), bool(ended),
-                          bool(killed), awaiting, issued_at=now, ended_at=now if ended else None)
+                          bool(killed), awaiting, issued_at=now, ended_at=now if ended else None, cost=cost)
             ledger._add(trial)
             if ended and job is not None:
                 ledger.job_to_parameter[job] = trial.parameter_id
         ledger.next_parameter_id = int(next_parameter_id)
         return ledger
+
+
+def _cost(value: object) -> tuple[int, int, float]:
+    """A row's measured cost: [from budget, to budget, seconds]."""
+    if not isinstance(value, list) or len(value) != 3 or isinstance(value[2], bool) \
+            or not isinstance(value[2], (int, float)):
+        raise TypeError(f"trial cost {value!r} is not [from budget, to budget, seconds]")
+    return _int(value[0]), _int(value[1]), float(value[2])
 
 
 def _int(value: object) -> int:

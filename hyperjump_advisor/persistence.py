@@ -121,8 +121,11 @@ def restore(engine: Engine, d: dict[str, Any]) -> None:
     engine.searcher.configs = configs
     engine.ledger = ledger
     engine.evidence.restore(observations, incumbent)
-    for config_id, budget, loss in engine.evidence.observations:   # the rank correlations go on (durations and
-        engine.diagnostics.state.add_result(config_id, budget, loss)   # calibration restart: not stored)
+    for config_id, budget, loss in engine.evidence.observations:   # the rank correlations and the measured
+        engine.diagnostics.state.add_result(config_id, budget, loss)   # seconds go on (calibration restarts)
+    for trial in ledger.trials.values():
+        if trial.cost is not None:
+            engine.diagnostics.state.add_duration(*trial.cost)
     for trial in ledger.trials.values():
         if trial.slot.status is SlotStatus.DONE:
             c = trial.slot.config_id

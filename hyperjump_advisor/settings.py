@@ -60,7 +60,7 @@ class Settings:
     log_level: str = "info"
     serial_starts: bool = True   # NNI issue 5726: see SERIAL_STARTS_OFF
     calibrated_risk: bool = False
-    learned_brackets: bool = False
+    learned_brackets: bool = True
     keep_budget_term: bool = False
     final_grace_seconds: float = 30.0   # stall guard: how long an ended SUCCEEDED trial waits for its FINAL
     min_lost_seconds: float = 120.0     # stall guard: the least time before a parameter no job runs is failed

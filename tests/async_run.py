@@ -24,6 +24,8 @@ def run_async(folder: Path, trials: int = 60, workers: int = 2, seed: int = 0, *
     args = {"R": 9, "eta": 3, "seed": seed, "exec_mode": "async", "serial_starts": False, **class_args}
     advisor = build_offline(HyperJump, **args)
     advisor.records = Records(str(folder))   # the advisor's record files go to ``folder``
+    now = [0.0]   # trial durations (learned_brackets reads them): 10 s per budget unit, on this clock
+    advisor.use_trial_clock(lambda: now[0])
     advisor.process_command(C.Initialize, SPACE)
     advisor.process_command(C.RequestTrialJobs, workers)
     done, finished, started = 0, set(), set()
@@ -40,6 +42,7 @@ def run_async(folder: Path, trials: int = 60, workers: int = 2, seed: int = 0, *
             break
         trial = running[0]
         finished.add(trial["parameter_id"])
+        now[0] += 10.0 * trial["parameters"]["TRIAL_BUDGET"]
         job = f"job{trial['parameter_id']}"
         if job in killed:
             advisor.process_command(C.TrialEnd, trial_end_message(job, "USER_CANCELED", trial))

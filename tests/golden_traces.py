@@ -80,10 +80,18 @@ CASES = [
     Case("mnist-w8-serial-s1", "hyperjump:mnist_epochs", 8, 1, {"exec_mode": "serial"}, fast=False),
     Case("cnn_time3-w8-parallel-s2", "hyperjump:cnn_time3", 8, 2, {"exec_mode": "parallelism"}, iterations=0.5,
          fast=False),
-    Case("synthetic-w8-async-s7", "synthetic", 8, 7, {"exec_mode": "async"}, iterations=2),
-    Case("synthetic-w1-async-faults-s8", "synthetic", 1, 8, {"exec_mode": "async"}, iterations=2,
-         faults=Faults(fail=0.2, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=8)),
-    Case("mnist-w8-async-s9", "hyperjump:mnist_epochs", 8, 9, {"exec_mode": "async"}, iterations=0.5, fast=False),
+    # recorded when async Hyperband's equal budget per bracket was the default: they keep guarding that rule
+    Case("synthetic-w8-async-s7", "synthetic", 8, 7, {"exec_mode": "async", "learned_brackets": False},
+         iterations=2),
+    Case("synthetic-w1-async-faults-s8", "synthetic", 1, 8, {"exec_mode": "async", "learned_brackets": False},
+         iterations=2, faults=Faults(fail=0.2, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=8)),
+    Case("mnist-w8-async-s9", "hyperjump:mnist_epochs", 8, 9, {"exec_mode": "async", "learned_brackets": False},
+         iterations=0.5, fast=False),
+    # the defaults (learned_brackets: bracket_value.py)
+    Case("synthetic-w8-async-learned-s10", "synthetic", 8, 10, {}, iterations=3),
+    Case("synthetic-w1-async-learned-faults-s11", "synthetic", 1, 11, {}, iterations=3,
+         faults=Faults(fail=0.1, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=11)),
+    Case("cnn-w8-async-learned-s12", "hyperjump:cnn", 8, 12, {}, iterations=1, fast=False),
     Case("unet-w1-serial-s3", "hyperjump:unet", 1, 3, {"exec_mode": "serial"}, iterations=0.5, fast=False),
 ]
 BY_NAME = {case.name: case for case in CASES}
@@ -104,14 +112,24 @@ def shared_available(case: Case) -> bool:
 
 
 class _Tracer:
-    """Wraps an offline advisor: records what goes in and what comes out of each command."""
+    """Wraps an offline advisor: records what goes in and what comes out of each command, and, once the
+    replay installs its clock (``use_trial_clock``: the advisor measures trial durations on it), the time
+    of each command as a fourth element of its "in" step."""
 
     def __init__(self, advisor: Any, trace: list):
         self._advisor, self._trace = advisor, trace
         self.sent = advisor.sent
+        self._clock: Optional[Any] = None
+
+    def use_trial_clock(self, clock: Any) -> None:
+        self._clock = clock
+        self._advisor.use_trial_clock(clock)
 
     def process_command(self, command: Any, data: Any) -> None:
-        self._trace.append(["in", command.name, _jsonable(data)])
+        step = ["in", command.name, _jsonable(data)]
+        if self._clock is not None:
+            step.append(self._clock())
+        self._trace.append(step)
         first = len(self.sent)
         try:
             self._advisor.process_command(command, data)
@@ -168,8 +186,13 @@ def replay_inputs(case: Case, trace: list) -> list:
                                               class_args=dict(case.class_args))
     produced: list = []
     tracer = _Tracer(advisor, produced)
+    now = [0.0]
+    if any(step[0] == "in" and len(step) > 3 for step in trace):   # recorded with the replay's clock
+        tracer.use_trial_clock(lambda: now[0])
     for step in trace:
         if step[0] == "in":
+            if len(step) > 3:
+                now[0] = step[3]
             tracer.process_command(CommandType[step[1]], step[2])
     return produced
 

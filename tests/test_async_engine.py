@@ -78,7 +78,11 @@ def checkpoint(tmp_path, monkeypatch):
 
 
 def test_resume_round_trip_continues_the_same_rungs(checkpoint):
-    before = started()
+    # trial durations come from a clock; a fixed one keeps learned_brackets' choices the same in both runs
+    # (a trial running across the resume is not measured after it; the durations' own round trip is below)
+    before = build_offline(HyperJump, **ARGS)
+    before.use_trial_clock(lambda: 0.0)
+    before.process_command(C.Initialize, SPACE)
     before.process_command(C.RequestTrialJobs, 2)
     k = 0
     while len(new_trials(before)) < 14:
@@ -88,6 +92,7 @@ def test_resume_round_trip_continues_the_same_rungs(checkpoint):
     saved = json.loads((checkpoint / STATE_FILE).read_text())
     assert "async_rungs" in saved and saved["brackets"] == []
     after = build_offline(HyperJump, **ARGS)
+    after.use_trial_clock(lambda: 0.0)
     after.load_checkpoint()
     after.process_command(C.Initialize, SPACE)
     assert after.restored
@@ -108,6 +113,28 @@ def test_resume_round_trip_continues_the_same_rungs(checkpoint):
         finish(before, trial, f"new{j}")
     before.process_command(C.RequestTrialJobs, 1)
     assert new_trials(before)[-1]["parameters"] == new[0]["parameters"]
+
+
+def test_measured_trial_seconds_survive_a_resume(checkpoint):
+    now = [0.0]
+    before = build_offline(HyperJump, **ARGS)
+    before.use_trial_clock(lambda: now[0])
+    before.process_command(C.Initialize, SPACE)
+    before.process_command(C.RequestTrialJobs, 3)
+    for k in range(12):
+        trial = new_trials(before)[k]
+        now[0] += 7.0 * trial["parameters"]["TRIAL_BUDGET"]
+        finish(before, trial, f"j{k}")
+        before.process_command(C.RequestTrialJobs, 1)
+    measured = {key: sorted(v) for key, v in before.engine.diagnostics.state.seconds.items()}
+    assert sum(len(v) for v in measured.values()) == 12
+    after = build_offline(HyperJump, **ARGS)
+    after.load_checkpoint()
+    after.process_command(C.Initialize, SPACE)
+    assert after.restored
+    assert {key: sorted(v) for key, v in after.engine.diagnostics.state.seconds.items()} == measured
+    chooser = before.engine.scheduler.choose_bracket
+    assert chooser is not None and after.engine.scheduler.choose_bracket.seconds() == chooser.seconds()
 
 
 def test_the_journal_replays_to_exactly_the_live_async_state_after_every_command(checkpoint):

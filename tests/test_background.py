@@ -57,6 +57,8 @@ def test_a_refit_handed_off_is_adopted_only_when_its_completion_is_processed():
 def test_decisions_are_the_same_for_the_same_order_of_commands_and_completions():
     def play():
         advisor = build_offline(HyperJump, R=9, eta=3, seed=4, exec_mode="async")
+        now = [0.0]   # the same trial durations in both plays (learned_brackets reads them)
+        advisor.use_trial_clock(lambda: now[0])
         advisor.process_command(C.Initialize, SPACE)
         jobs = []
         advisor.engine.evidence.model.background = jobs.append
@@ -67,6 +69,7 @@ def test_decisions_are_the_same_for_the_same_order_of_commands_and_completions()
             t = trials[step]
             x = t["parameters"]
             value = (x["a"] - 0.3) ** 2 + 0.1 * x["b"] + 0.2 / x["TRIAL_BUDGET"]
+            now[0] += 5.0 * x["TRIAL_BUDGET"]
             advisor.process_command(C.ReportMetricData, metric_message(t["parameter_id"], f"j{step}", value))
             advisor.process_command(C.TrialEnd, trial_end_message(f"j{step}", "SUCCEEDED", t))
             advisor.process_command(C.RequestTrialJobs, 1)

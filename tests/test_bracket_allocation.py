@@ -82,7 +82,7 @@ def test_the_replayed_advisor_with_learned_brackets_starts_where_seconds_are_wor
     assert np.argsort(shares).tolist() == np.argsort(rates).tolist()
     # low budgets rank well on this table and cost little: the cheapest bracket gets more starts than
     # asynchronous Hyperband gives it, and every bracket keeps some (the floor)
-    _, equal = _replayed_bracket_starts("hyperjump")
+    _, equal = _replayed_bracket_starts("hyperjump:learned_brackets=false")
     assert counts[-1] > equal[-1] and min(counts) > 0
     assert rates[-1] == max(rates)
     json.dumps(counts)
