@@ -29,13 +29,15 @@ class DiagnosticsFeed:
         self.clock = clock
         self.started_at = clock()
         self._running: dict[int, tuple[float, int, int]] = {}   # parameter id -> (sent at, from budget, to budget)
+        self.brackets: Optional[LearnedBrackets] = None          # learned_brackets: its weights go in the summary
 
     def attach(self, evidence: Any, scheduler: Any, settings: Any) -> None:
         """Observe the evidence's new observations; with ``learned_brackets`` choose the async brackets."""
         evidence.on_new = self.observe
         if settings.learned_brackets and hasattr(scheduler, "choose_bracket"):
             budgets = [st.budget for st in scheduler.rungs.plan]
-            scheduler.choose_bracket = LearnedBrackets(self.state, budgets, settings.eta, settings.pause_resume)
+            self.brackets = LearnedBrackets(self.state, budgets, settings.eta, settings.pause_resume)
+            scheduler.choose_bracket = self.brackets
 
     def use_clock(self, clock: Callable[[], float]) -> None:
         """Measure durations on another clock (the replay's) from now on."""
@@ -67,7 +69,10 @@ class DiagnosticsFeed:
                 state.add_prediction(loss, *prediction)
         state.add_result(config_id, budget, loss)
         if state.summary_due():
-            self.audit(state.summary(self.clock() - self.started_at))
+            record = state.summary(self.clock() - self.started_at)
+            if self.brackets is not None:
+                record["brackets"] = self.brackets.summary()
+            self.audit(record)
 
 
 def calibrated_posterior(model: Any, state: WorkloadDiagnostics) -> CalibratedPosterior:
@@ -101,6 +106,17 @@ class LearnedBrackets:
         resumed = [None] + [self.state.median_seconds(a, b) for a, b in zip(self.budgets, self.budgets[1:])]
         scratch, steps = alloc.step_seconds(self.budgets, fresh, resumed)
         return alloc.bracket_seconds(scratch, steps, self.eta, self.resume)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per bracket, for the audit: its starting budget, the seconds a start is expected to use, its effective
+        samples per hour (None: its rungs not measured yet) and its share of the seconds."""
+        seconds = self.seconds()
+        rates = bracket_value.rates(self.rho_to_top(), seconds, self.eta)
+        shares = alloc.bracket_shares(rates)
+        top = len(self.budgets) - 1
+        per_hour = [None if r is None else 3600.0 * r for r in rates]
+        return [{"bracket": s, "start_budget": self.budgets[top - s], "seconds_per_start": seconds[s],
+                 "samples_per_hour": per_hour[s], "share": shares[s]} for s in range(top + 1)]
 
     def __call__(self, counts: list[int]) -> int:
         seconds = self.seconds()

@@ -162,6 +162,11 @@ def test_the_replayed_advisor_writes_diagnostics_measured_on_the_simulated_clock
     audit = [json.loads(line) for line in open(tmp_path / "hyperjump-audit.jsonl")]
     summaries = [r for r in audit if r["event"] == "workload_diagnostics"]
     assert len(summaries) >= 3
+    if exec_mode == "async":    # learned_brackets, the default: where starts go, and why, is in each summary
+        shares = [row["share"] for row in summaries[-1]["brackets"]]
+        assert sum(shares) == pytest.approx(1.0) and len(shares) == len(advisor.engine.scheduler.start_costs)
+    else:
+        assert "brackets" not in summaries[-1]
     times = [s["time"] for s in summaries]
     assert times == sorted(times) and 0 < times[-1] <= result["end_time"]     # simulated seconds since start
     last = summaries[-1]

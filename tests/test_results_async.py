@@ -130,7 +130,10 @@ def test_the_last_workload_diagnostics_event_is_shown(async_log, tmp_path, capsy
             "rank_correlation": [{"low_budget": 1, "high_budget": 9, "n": 12, "spearman": 0.81, "ci_low": 0.5,
                                   "ci_high": 0.93}, {"low_budget": 3}],        # a row missing fields
             "cost_per_budget": [{"budget": 1, "n": 30, "median_seconds": 2.04}],
-            "calibration": {"n": 20}}
+            "calibration": {"n": 20},
+            "brackets": [{"bracket": 0, "start_budget": 9, "seconds_per_start": 18.0, "samples_per_hour": 200.0,
+                          "share": 0.25}, {"bracket": 1, "start_budget": 3, "seconds_per_start": 9.5,
+                                           "samples_per_hour": None, "share": 0.75}]}
     (log / records.AUDIT_FILE).write_text((async_log / records.AUDIT_FILE).read_text()
                                          + json.dumps(old) + "\n" + json.dumps(last) + "\n")
     _, out, _ = run(capsys, "--dir", str(log))
@@ -139,6 +142,8 @@ def test_the_last_workload_diagnostics_event_is_shown(async_log, tmp_path, capsy
     assert "budget 3 -> ?: ? (n=?)" in section
     assert "budget 1: 2.04 s (n=30)" in section
     assert "held ? of n=20 results" in section and "0.1" not in section
+    assert "from budget 9: 25% of the seconds, 18 s per start, worth 200 per hour" in section
+    assert "from budget 3: 75% of the seconds, 9.5 s per start, worth not measured yet" in section
     _, out, _ = run(capsys, "--dir", str(log), "--json")
     assert json.loads(out)["workload_diagnostics"] == last
     page = tmp_path / "page.html"
