@@ -94,7 +94,7 @@ class LearnedBrackets:
         """Bracket s -> Spearman's rho between its starting budget and R (None: too few pairs)."""
         if self._rho_at < 0 or self.state.results >= 1.1 * self._rho_at:
             top = self.budgets[-1]
-            by_low = {r["low_budget"]: r for r in self.state.rank_correlation() if r["high_budget"] == top}
+            by_low = {r["low_budget"]: r for r in self.state.rank_correlation(top)}
             rows = [by_low.get(b) for b in reversed(self.budgets)]   # bracket s starts at budgets[top - s]
             self._rho = [None if r is None or r["n"] < alloc.MIN_PAIRS else r["spearman"] for r in rows]
             self._rho[0] = None
@@ -102,6 +102,7 @@ class LearnedBrackets:
         return self._rho
 
     def seconds(self) -> list[float]:
+        """Bracket s -> expected seconds per start, from the measured medians."""
         fresh = [self.state.median_seconds(0, b) for b in self.budgets]
         resumed = [None] + [self.state.median_seconds(a, b) for a, b in zip(self.budgets, self.budgets[1:])]
         scratch, steps = alloc.step_seconds(self.budgets, fresh, resumed)

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 
 from hyperjump_advisor.diagnostics import (FIRST_SUMMARY, Z90, WorkloadDiagnostics, next_summary_count,
@@ -266,3 +268,23 @@ def test_keep_budget_term_refuses_a_collapsed_refit_and_keeps_the_previous_fit()
         gp.fit(force_hyperopt=True)
     assert models[False].hyper.linear_variance <= 1.01e-4 and models[False].collapsed_refits == 1
     assert models[True].collapsed_refits == 1 and models[True].hyper is before
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=60))
+def test_the_median_of_the_sorted_durations_is_numpys(durations):
+    d = WorkloadDiagnostics([1, 3, 9])
+    for seconds in durations:
+        d.add_duration(0, 3, seconds)
+    assert d.median_seconds(0, 3) == float(np.median(durations))
+    assert d.seconds[(0, 3)] == sorted(durations) and d.median_seconds(0, 9) is None
+
+
+def test_correlations_to_one_budget_are_the_rows_of_all_pairs_with_it():
+    rng = np.random.default_rng(3)
+    d = WorkloadDiagnostics([1, 3, 9])
+    for c in range(40):
+        for b in [1, 3, 9][: 1 + c % 3]:
+            d.add_result(c, b, float(rng.normal()))
+    every = d.rank_correlation()
+    assert d.rank_correlation(9) == [row for row in every if row["high_budget"] == 9]
+    assert [row["n"] for row in every] == [26, 13, 13]
