@@ -14,9 +14,10 @@ assumes fail on real workloads, and the diagnostics (``diagnostics.py``) measure
   weighs brackets by how consistently their fidelities rank the top one, bracket s gets a share of the
   seconds proportional to its effective samples per second (``bracket_value.py``: how many random
   configurations trained at R the survivor of its eta^s starts is worth, from Spearman's rho between each
-  rung it passes and R, per second those starts cost), once every rung has :data:`MIN_PAIRS`
-  configurations measured at both budgets. Every bracket keeps at least :data:`FLOOR` of an equal share
-  (late bloomers are still judged at larger budgets: Hyperband's guarantee).
+  rung it passes and R, per second those starts cost), once each of those rungs has :data:`MIN_PAIRS`
+  configurations measured at its budget and at R; until then it is weighed as the mean of the measured
+  brackets. Every bracket keeps at least :data:`FLOOR` of an equal share (late bloomers are still judged
+  at larger budgets: Hyperband's guarantee).
 
 The next start goes to the bracket with the least seconds charged per unit of its share,
 ``count_s * seconds_s / share_s``; ties to the least aggressive bracket (s = 0), so the very first

@@ -82,8 +82,8 @@ def calibrated_posterior(model: Any, state: WorkloadDiagnostics) -> CalibratedPo
 
 class LearnedBrackets:
     """``learned_brackets``: starts -> bracket, by the measured seconds and rank correlations
-    (bracket_allocation.py, bracket_value.py). ``budgets`` are the rungs' budgets, lowest first. The correlations are
-    recomputed when the results grew by 10% (they cost a pass over all results)."""
+    (bracket_allocation.py, bracket_value.py). ``budgets`` are the rungs' budgets, lowest first. The
+    correlations are recomputed when the results grew by 10% (a pass over the configurations measured at R)."""
 
     def __init__(self, state: WorkloadDiagnostics, budgets: list[int], eta: int, resume: bool):
         self.state, self.budgets, self.eta, self.resume = state, list(budgets), eta, resume
