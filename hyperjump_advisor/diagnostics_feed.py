@@ -108,18 +108,21 @@ class LearnedBrackets:
         scratch, steps = alloc.step_seconds(self.budgets, fresh, resumed)
         return alloc.bracket_seconds(scratch, steps, self.eta, self.resume)
 
-    def summary(self) -> list[dict[str, Any]]:
-        """Per bracket, for the audit: its starting budget, the seconds a start is expected to use, its effective
-        samples per hour (None: its rungs not measured yet) and its share of the seconds."""
+    def weights(self) -> tuple[list[float], list[Optional[float]], list[float]]:
+        """Per bracket: the seconds a start is expected to use, its effective samples per second (None: its
+        rungs not measured yet) and its share of the seconds."""
         seconds = self.seconds()
         rates = bracket_value.rates(self.rho_to_top(), seconds, self.eta)
-        shares = alloc.bracket_shares(rates)
+        return seconds, rates, alloc.bracket_shares(rates)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """:meth:`weights` per bracket with its starting budget, for the audit (samples per hour)."""
+        seconds, rates, shares = self.weights()
         top = len(self.budgets) - 1
         per_hour = [None if r is None else 3600.0 * r for r in rates]
         return [{"bracket": s, "start_budget": self.budgets[top - s], "seconds_per_start": seconds[s],
                  "samples_per_hour": per_hour[s], "share": shares[s]} for s in range(top + 1)]
 
     def __call__(self, counts: list[int]) -> int:
-        seconds = self.seconds()
-        rates = bracket_value.rates(self.rho_to_top(), seconds, self.eta)
-        return alloc.choose_bracket(counts, seconds, alloc.bracket_shares(rates))
+        seconds, _, shares = self.weights()
+        return alloc.choose_bracket(counts, seconds, shares)

@@ -178,6 +178,11 @@ def replay_inputs(case: Case, trace: list) -> list:
 
     Open loop keeps the check about the advisor alone: a change to the replay simulator
     (timing, cost rules) cannot make it fail."""
+    return replayed(case, trace)[1]
+
+
+def replayed(case: Case, trace: list) -> tuple[Any, list]:
+    """(the advisor after the recorded inputs, the trace it produced): :func:`replay_inputs`' work."""
     from nni.runtime.tuner_command_channel import CommandType
 
     table = table_of(case)
@@ -194,7 +199,7 @@ def replay_inputs(case: Case, trace: list) -> list:
             if len(step) > 3:
                 now[0] = step[3]
             tracer.process_command(CommandType[step[1]], step[2])
-    return produced
+    return advisor, produced
 
 
 def first_difference(expected: list, actual: list) -> Optional[str]:

@@ -75,10 +75,10 @@ def test_the_replayed_advisor_with_learned_brackets_starts_where_seconds_are_wor
     scheduler, counts = _replayed_bracket_starts("hyperjump:learned_brackets=true")
     chooser = scheduler.choose_bracket
     assert chooser is not None
-    seconds = chooser.seconds()
-    rates = bracket_value.rates(chooser.rho_to_top(), seconds, scheduler.eta)
+    seconds, rates, shares = chooser.weights()
+    assert rates == bracket_value.rates(chooser.rho_to_top(), seconds, scheduler.eta)
     assert all(r is not None for r in rates)                       # every rung measured against R by the end
-    shares = alloc.bracket_shares(rates)
+    assert shares == alloc.bracket_shares(rates)
     assert np.argsort(shares).tolist() == np.argsort(rates).tolist()
     # low budgets rank well on this table and cost little: the cheapest bracket gets more starts than
     # asynchronous Hyperband gives it, and every bracket keeps some (the floor)

@@ -38,21 +38,7 @@ def test_the_golden_traces_exercise_jumps_kills_and_faults():
 
 def test_the_default_traces_weigh_brackets_by_what_they_measured():
     """The learned cases end with every rung's correlation to R measured, and brackets weighed by it."""
-    from nni.runtime.tuner_command_channel import CommandType
-    from hyperjump_advisor import bracket_value
-    from hyperjump_advisor.replay import advisors
-    from hyperjump_advisor.replay.tables import resolve_R_eta
-
     case = golden.BY_NAME["synthetic-w8-async-learned-s10"]
-    table = golden.table_of(case)
-    budget_map = resolve_R_eta(table)
-    advisor = advisors.get("hyperjump").build(R=budget_map.R, eta=budget_map.eta, seed=case.seed)
-    now = [0.0]
-    advisor.use_trial_clock(lambda: now[0])
-    for step in golden.load(case):
-        if step[0] == "in":
-            now[0] = step[3]
-            advisor.process_command(CommandType[step[1]], step[2])
-    chooser = advisor.engine.scheduler.choose_bracket
-    rates = bracket_value.rates(chooser.rho_to_top(), chooser.seconds(), budget_map.eta)
+    advisor, _ = golden.replayed(case, golden.load(case))
+    _, rates, _ = advisor.engine.scheduler.choose_bracket.weights()
     assert all(r is not None for r in rates) and len(set(rates)) == len(rates)
