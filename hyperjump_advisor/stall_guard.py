@@ -12,7 +12,9 @@ slow job is far more common than a lost one:
   failed once it has been out for ``LOST_FACTOR`` times the longest run seen at its budget (at least
   ``MIN_LOST_SECONDS``, classArgs.min_lost_seconds); before any run at its budget has ended, the
   longest run at a smaller budget scaled up by the ratio of the budgets stands in (runs cost about
-  their budget); before any run at all, it waits.
+  their budget); failing that, the longest run at the nearest larger budget, as it is (a run costs no
+  more than one at a larger budget: exec_mode async runs its first configuration at R, so a larger
+  budget is often the only one measured); before any run at all, it waits.
 
 Pure: the engine passes the trials and its clock. The engine runs it before every command and at every
 tick of the advisor's own clock (:mod:`.clock`), since NNI 3.0 sends nothing when nothing runs.
@@ -47,8 +49,12 @@ def lost(trials: Iterable[Trial], longest_run: dict[int, float], now: float,
 
 
 def expected_run(budget: int, longest_run: dict[int, float]) -> Optional[float]:
-    """The longest run seen at this budget, or one at a smaller budget scaled by the budgets' ratio."""
+    """The longest run seen at this budget, or one at a smaller budget scaled by the budgets' ratio, or the
+    longest at the nearest larger budget (None: no run has ended)."""
     if budget in longest_run:
         return longest_run[budget]
     smaller = [b for b in longest_run if 0 < b < budget]
-    return max(longest_run[b] * budget / b for b in smaller) if smaller else None
+    if smaller:
+        return max(longest_run[b] * budget / b for b in smaller)
+    larger = [b for b in longest_run if b > budget]
+    return longest_run[min(larger)] if larger else None

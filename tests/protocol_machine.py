@@ -17,7 +17,8 @@ stall or corrupt an experiment"). Each violation has a *kind* (the campaign coun
    experiment turn ERROR or hang). Also ``reported_error``: the advisor sent an Error command.
 2. ``stall``: the manager has outstanding requests (credit), no job is alive and the advisor issued
    nothing, even after ``STALL_NUDGES`` ticks of the advisor's clock with the fake clock advanced
-   ``NUDGE_SECONDS`` each (the manager sends nothing then: it asks only when trials end).
+   ``NUDGE_SECONDS`` each, or longer when runs were long: the stall guard waits ``LOST_FACTOR`` times the
+   longest run it expects at a budget (the manager sends nothing then: it asks only when trials end).
    ``orphaned_wait``: at such an idle moment (every job ended, so the advisor *can* know no job
    runs anything), a stage of an open bracket still waits on a RUNNING slot, after the nudges.
    Time: the fake clock replaces the ``time`` module (``time()``, ``monotonic()``,
@@ -70,7 +71,7 @@ from hyperjump_advisor import HyperJump
 from hyperjump_advisor import id_block, journal
 from hyperjump_advisor.clock import TICK
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
-from hyperjump_advisor.schedule import SlotStatus
+from hyperjump_advisor.schedule import Slot, SlotStatus
 
 STALL_NUDGES = 3        # ticks of the advisor's own clock before a stall is declared (NNI sends nothing)
 NUDGE_SECONDS = 3600.0  # fake clock advance before each of those ticks
@@ -188,10 +189,12 @@ class Job:
     spoke: bool = False       # reported a metric
     finals: list = field(default_factory=list)
     swapped: bool = False     # part of a 5726 swap
+    runs: Optional[dict] = None  # the payload whose parameters it trains, when not ``announced`` (a 5726 swap)
 
     @property
     def budget(self) -> int:
-        return int(self.announced.get("parameters", {}).get("TRIAL_BUDGET", 1))
+        """The TRIAL_BUDGET it trains (after a 5726 swap, that of the parameters it runs, not of ``announced``)."""
+        return int((self.runs or self.announced).get("parameters", {}).get("TRIAL_BUDGET", 1))
 
 
 def reference_metric(value: Any) -> Optional[float]:
@@ -365,6 +368,11 @@ class ProtocolMachine(RuleBasedStateMachine):
                 else:
                     self.killed.append(job.job_id)
                 self.log.append(f"  <- KillTrialJob {s.data}")
+            elif s.name == "Error" and self.engine.failures.halted:
+                # max_consecutive_failures trials in a row gave no result: the advisor ends the experiment on
+                # purpose, naming the first failure (test_reliability.py checks the message); NNI stops it
+                self.note("halted_after_failures")
+                self.alive = False
             elif s.name == "Error" and not errors_expected:
                 self.violation("reported_error", f"the advisor reported an error: {str(s.data)[:2000]}")
             elif s.name == "NoMoreTrialJobs":
@@ -458,7 +466,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             self.note("ambiguous_attribution")
 
     # ---- rules: setup ----------------------------------------------------------------------------------
-    @initialize(R=st.sampled_from([9, 27]), exec_mode=st.sampled_from(["serial", "parallelism"]),
+    @initialize(R=st.sampled_from([9, 27]), exec_mode=st.sampled_from(["serial", "parallelism", "async"]),
                 threshold=st.sampled_from([0.1, 0.0]), n_params=st.sampled_from([2, 3]),
                 seed=st.integers(0, 3), optimize_mode=st.sampled_from(["maximize", "minimize"]))
     @_guard
@@ -580,7 +588,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         silent = self.live_jobs(issued_only=True, silent_only=True)
         a = self.pick(silent, i)
         b = self.pick([x for x in silent if x is not a], j)
-        b.run_pid = a.run_pid
+        b.run_pid, b.runs = a.run_pid, a.runs or a.announced
         a.swapped = b.swapped = self.any_swap = True
         self.log.append(f"(5726: {b.job_id} runs pid {a.run_pid} like {a.job_id})")
 
@@ -651,8 +659,7 @@ class ProtocolMachine(RuleBasedStateMachine):
     def restart(self):
         """nnictl stop + resume: a new advisor, load_checkpoint, Initialize; NNI re-runs the running
         trials (AddCustomizedTrialJob, their parameter ids) and imports the finished ones."""
-        from hyperjump_advisor.persistence import bracket_to_dict
-        before = [bracket_to_dict(b) for b in self.engine.scheduler.brackets]
+        before = self._schedule_state()
         dirty, cut, self.cut = self.dirty, self.cut, False
         self.log.append("(nnictl stop; nnictl resume)" + ("  [last state write failed]" if dirty else "")
                         + (f"  [power cut: {cut}]" if cut else ""))
@@ -670,7 +677,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             self.violation("exception:load_checkpoint", traceback.format_exc())
             raise SequenceOver()
         self.send(C.Initialize, self.space, "space (resume)")
-        after = [bracket_to_dict(b) for b in self.engine.scheduler.brackets]
+        after = self._schedule_state()
         if cut:
             self.note("restart_after_power_cut")
         elif dirty:
@@ -725,10 +732,11 @@ class ProtocolMachine(RuleBasedStateMachine):
         waiting = self._orphaned_slots()
         if self.outstanding > 0 or waiting:  # the advisor's clock ticks every few seconds; NNI says nothing
             n_before = len(self.issued_pids)
+            nudge = self._nudge_seconds()
             for _ in range(STALL_NUDGES + self.disk_broken):  # a full disk holds new ids until it has space
-                self.clock.now += NUDGE_SECONDS
+                self.clock.now += nudge
                 try:
-                    self.send(TICK, None, f"(idle, clock +{NUDGE_SECONDS:g} s)")
+                    self.send(TICK, None, f"(idle, clock +{nudge:g} s)")
                 except SequenceOver:
                     return
                 if len(self.issued_pids) > n_before or not (self._orphaned_slots() or self.outstanding > 0):
@@ -736,26 +744,48 @@ class ProtocolMachine(RuleBasedStateMachine):
             if self.outstanding > 0 and len(self.issued_pids) == n_before:
                 self.violation("stall", f"{self.outstanding} trials requested, no job alive, nothing issued "
                                f"after up to {STALL_NUDGES} ticks; credit={e.credit}; open brackets: "
-                               f"{_brief_brackets(e.scheduler.open_brackets)}")
+                               f"{_brief_brackets(getattr(e.scheduler, 'open_brackets', []))}")
         still = [p for p in self._orphaned_slots() if p in waiting]
         if still:
             self.violation("orphaned_wait", f"every job ended but stages wait on pid(s) {still} that no job runs; "
-                           f"open brackets: {_brief_brackets(e.scheduler.open_brackets)}")
+                           f"open brackets: {_brief_brackets(getattr(e.scheduler, 'open_brackets', []))}")
+
+    def _nudge_seconds(self) -> float:
+        """How far one idle tick moves the clock: an hour, or the stall guard's wait for the slowest budget
+        (LOST_FACTOR times the longest run it expects there) when runs took longer."""
+        from hyperjump_advisor import stall_guard
+        longest = self.engine.ledger.longest_run
+        waits = [stall_guard.expected_run(t.slot.budget, longest) for t in self.engine.ledger.unresolved()]
+        return max([NUDGE_SECONDS] + [stall_guard.LOST_FACTOR * w for w in waits if w is not None])
+
+    def _schedule_state(self) -> Any:
+        """What a resume must rebuild: the brackets (synchronous modes) or the rungs (exec_mode async)."""
+        from hyperjump_advisor.persistence import bracket_to_dict
+        scheduler = self.engine.scheduler
+        if getattr(scheduler, "rungs", None) is not None:
+            return scheduler.to_dict()
+        return [bracket_to_dict(b) for b in scheduler.brackets]
+
+    def _slots_waiting(self) -> list[Slot]:
+        """Slots the schedule waits on: the current stages of open brackets, or every slot of the rungs."""
+        scheduler = self.engine.scheduler
+        if getattr(scheduler, "rungs", None) is not None:
+            return list(scheduler.all_slots())
+        return [slot for b in scheduler.open_brackets for slot in b.current]
 
     def _orphaned_slots(self) -> list[int]:
         e = self.engine
         running = {j.run_pid for j in self.jobs.values() if j.alive}
         out = []
-        for b in e.scheduler.open_brackets:
-            for slot in b.current:
-                if slot.status is SlotStatus.RUNNING:
-                    try:
-                        t = e.ledger.trial_of_slot(slot)
-                    except KeyError:
-                        out.append(("no trial", slot.bracket_id, slot.stage, slot.config_id))
-                        continue
-                    if t.parameter_id not in running:
-                        out.append(t.parameter_id)
+        for slot in self._slots_waiting():
+            if slot.status is SlotStatus.RUNNING:
+                try:
+                    t = e.ledger.trial_of_slot(slot)
+                except KeyError:
+                    out.append(("no trial", slot.bracket_id, slot.stage, slot.config_id))
+                    continue
+                if t.parameter_id not in running:
+                    out.append(t.parameter_id)
         return out
 
     @invariant()

@@ -13,3 +13,27 @@ class ShortProfile(ProtocolMachine):
 ShortProfile.TestCase.settings = settings(max_examples=25, stateful_step_count=40, deadline=None, derandomize=True,
                                           suppress_health_check=list(HealthCheck), database=None)
 TestProtocolMachine = ShortProfile.TestCase
+
+
+class DefaultStarts(ShortProfile):
+    """serial_starts as users run it (true; the campaign's setting), not the protocol tests' false."""
+    def _build(self):
+        self.class_args["serial_starts"] = True
+        return super()._build()
+
+
+def test_async_a_parameter_no_job_runs_is_resolved_when_only_a_larger_budget_has_finished():
+    """Found by the campaign once it fuzzed exec_mode async (the default): async's first configuration runs
+    at R, so after a resume and a 5726 duplicate (J2 runs parameter 0 instead of its own 100, at budget 3)
+    the only finished runs were at R. The stall guard had no run at or below budget 3 to time parameter 100
+    by and waited for ever, holding NNI's request."""
+    machine = DefaultStarts()
+    machine.start(R=9, exec_mode="async", threshold=0.1, n_params=2, seed=0, optimize_mode="maximize")
+    machine.request_trials(n=3)
+    machine.restart()
+    machine.run_same_parameters(i=0, j=0)
+    machine.complete_every_live_job(request_after=False, values=[0.0])
+    machine.no_stall()   # raises Violation("stall") when nothing is issued after the idle ticks
+    assert machine.outstanding == 0
+    lost = machine.engine.ledger.trials[100]
+    assert lost.ended and lost.resolved and lost.slot.budget == 3

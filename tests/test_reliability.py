@@ -213,7 +213,8 @@ def test_a_parameter_no_job_runs_at_a_budget_nobody_finished_yet_is_resolved_fro
     from hyperjump_advisor import stall_guard
 
     assert stall_guard.expected_run(9, {1: 10.0, 3: 20.0}) == 90.0  # the more cautious of the two
-    assert stall_guard.expected_run(1, {3: 20.0}) is None
+    assert stall_guard.expected_run(1, {3: 20.0, 9: 50.0}) == 20.0  # only larger budgets ran: the nearest, as it is
+    assert stall_guard.expected_run(1, {}) is None
     advisor = build_offline(HyperJump, R=9, eta=3, seed=0, exec_mode="serial", threshold=0)
     now = [1000.0]
     advisor.engine.clock = lambda: now[0]
