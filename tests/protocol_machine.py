@@ -20,7 +20,7 @@ stall or corrupt an experiment"). Each violation has a *kind* (the campaign coun
    ``NUDGE_SECONDS`` each, or longer when runs were long: the stall guard waits ``LOST_FACTOR`` times the
    longest run it expects at a budget (the manager sends nothing then: it asks only when trials end).
    ``orphaned_wait``: at such an idle moment (every job ended, so the advisor *can* know no job
-   runs anything), a stage of an open bracket still waits on a RUNNING slot, after the nudges.
+   runs anything), a stage of an open bracket (async: a rung) still holds a RUNNING slot, after the nudges.
    Time: the fake clock replaces the ``time`` module (``time()``, ``monotonic()``,
    ``perf_counter()``) in every ``hyperjump_advisor.*`` module that imported it as ``time``, and
    functions of those names imported from ``time``; a grace period the advisor bases on them
@@ -32,9 +32,10 @@ stall or corrupt an experiment"). Each violation has a *kind* (the campaign coun
    swap happened in the sequence). Guesses about silent jobs after a 5726 swap are counted as
    ``ambiguous_attribution`` (information only, not a failure).
 4. ``bad_promotion``: in a bracket that never jumped, stage k+1 holds other configurations than
-   the best n_{k+1} DONE ones of stage k.
-5. ``restart_changed_brackets``: after ``nnictl resume`` the brackets and stages differ from those
-   before (checked when the last state write succeeded and no power cut took journal lines);
+   the best n_{k+1} DONE ones of stage k (synchronous modes; ``exec_mode`` async has no brackets, and its
+   promotions are checked against hand-computed ones in test_async_schedule.py).
+5. ``restart_changed_brackets``: after ``nnictl resume`` the brackets and stages (async: the rungs)
+   differ from those before (checked when the last state write succeeded and no power cut took journal lines);
    ``parameter_id_reused``: a NewTrialJob reuses a parameter id sent before (in any advisor
    lifetime, power cuts included).
 6. ``bad_kill``: a KillTrialJob names a job the advisor never issued (web-UI trial, unknown id),
