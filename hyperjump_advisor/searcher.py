@@ -67,16 +67,25 @@ class SearchOptions:
 class RandomShare:
     """How many of the next n proposals are drawn uniformly so that, over all of them, the share is
     ``random_fraction`` rounded up (the same split as :func:`split_random_and_model` for each batch whose
-    share is a whole number)."""
+    share is a whole number). Also used for local search's share of the model-chosen ones."""
 
     def __init__(self) -> None:
         self.proposed = 0
         self.random = 0
 
-    def split(self, n: int, random_fraction: float) -> tuple[int, int]:
+    def wanted(self, n: int, fraction: float) -> int:
+        """How many of the next n the share asks for (nothing is recorded: :meth:`took` does)."""
+        return max(0, min(n, math.ceil(fraction * (self.proposed + n) - 1e-9) - self.random))
+
+    def took(self, n: int, of_them: int) -> None:
+        """n more proposals were made, ``of_them`` of the kind the share counts."""
         self.proposed += n
-        n_random = max(0, min(n, math.ceil(random_fraction * self.proposed - 1e-9) - self.random))
-        self.random += n_random
+        self.random += of_them
+
+    def split(self, n: int, random_fraction: float) -> tuple[int, int]:
+        """(uniform, model-chosen) of the next n."""
+        n_random = self.wanted(n, random_fraction)
+        self.took(n, n_random)
         return n_random, n - n_random
 
 
@@ -95,6 +104,7 @@ class Searcher:
         self._slot_keys = Keys()                         # exec_mode async: keys of the configurations, cached
         self._folds = RungFolds()                        # exec_mode async: what the rungs hold, per key
         self._share = RandomShare()                      # exec_mode async: the random share over batches
+        self._local_share = RandomShare()                # exec_mode async: local search's share over batches
 
     def attach(self, scheduler: Any) -> None:
         """The scheduler whose brackets say which configuration ran at which budget."""
@@ -156,7 +166,8 @@ class Searcher:
         used = {k for k, b in largest.items() if budget is None or b >= budget}
         taken: set[Key] = set()
         configs = self._uniform(n_random, used, taken)
-        configs += self._by_expected_improvement(n_model, used, taken, model, incumbent_loss)
+        configs += self._by_expected_improvement(n_model, used, taken, model, incumbent_loss,
+                                                 running_share=running_share)
         short = n - len(configs)
         if short > 0:  # a finite space has fewer unused configurations than the bracket needs
             configs += self._least_explored(short, largest, taken)
@@ -271,15 +282,23 @@ class Searcher:
         return out
 
     # ---- model-based proposals -----------------------------------------------------------------
+    def _results_by_budget(self) -> tuple[dict[float, list[tuple[float, Key]]], Any]:
+        """budget -> (loss, key) of every result, and key -> a configuration id (either schedule)."""
+        if getattr(self.scheduler, "rungs", None) is not None:   # exec_mode async: kept as slots change
+            folds = self._rung_folds()
+            return folds.results(), folds.config_of
+        return self._bracket_results(self._space())
+
     def _by_expected_improvement(self, n: int, used: set[Key], taken: set[Key], model: Posterior,
-                                 incumbent_loss: Optional[float], local: bool = True) -> list[dict[str, Any]]:
+                                 incumbent_loss: Optional[float], local: bool = True,
+                                 running_share: bool = False) -> list[dict[str, Any]]:
         """The n configurations of a candidate pool with the highest EI at the full budget (a share of them
         among the neighbours of the best configurations when ``local`` and ``options.local_search``)."""
         if n == 0:
             return []
         space = self._space()
-        near = self._local_picks(n, used, taken, model, incumbent_loss) if local and self.options.local_search > 0 \
-            else []
+        near = self._local_picks(n, used, taken, model, incumbent_loss, running_share) \
+            if local and self.options.local_search > 0 else []
         n -= len(near)
         if n == 0:
             return near
@@ -311,17 +330,24 @@ class Searcher:
         return near + chosen
 
     def _local_picks(self, n: int, used: set[Key], taken: set[Key], model: Posterior,
-                     incumbent_loss: Optional[float]) -> list[dict[str, Any]]:
-        """Up to ceil(local_search * n) configurations by EI among the neighbours of the best ones (``neighbours``)."""
+                     incumbent_loss: Optional[float], running_share: bool = False) -> list[dict[str, Any]]:
+        """Up to ceil(local_search * n) configurations by EI among the neighbours of the best ones (``neighbours``),
+        or with ``running_share`` as many as keep that share over all the model-chosen ones so far."""
+        if running_share:
+            picks = self._local_picks_of(self._local_share.wanted(n, self.options.local_search), used, taken,
+                                         model, incumbent_loss)
+            self._local_share.took(n, len(picks))
+            return picks
+        return self._local_picks_of(min(n, math.ceil(self.options.local_search * n - 1e-9)), used, taken, model,
+                                    incumbent_loss)
+
+    def _local_picks_of(self, share: int, used: set[Key], taken: set[Key], model: Posterior,
+                        incumbent_loss: Optional[float]) -> list[dict[str, Any]]:
+        """``share`` configurations (fewer when there are not enough) by EI among the neighbours of the best ones."""
         space = self._space()
-        share = min(n, math.ceil(self.options.local_search * n - 1e-9))
         if share == 0:
             return []
-        if getattr(self.scheduler, "rungs", None) is not None:   # exec_mode async: kept as slots change
-            folds = self._rung_folds()
-            results, config_of = folds.results(), folds.config_of
-        else:
-            results, config_of = self._bracket_results(space)
+        results, config_of = self._results_by_budget()
         centres = [self.configs[config_of(k)] for k in neighbours.anchors(results, neighbours.enough_results(space))]
         pool = neighbours.local_pool(space, centres, used | taken)
         if not pool:

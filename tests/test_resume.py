@@ -206,7 +206,7 @@ def test_the_journal_replays_to_exactly_the_live_state_after_every_command(check
                     rung_kinds.update(entry.get("rungs", {}))
 
     faults = Faults(fail=0.2, cancel=0.05, duplicate_final=0.1, final_after_end=0.1, seed=4)
-    limit = auto_time_limit(table, budgets, 8, iterations=1.5)  # over 200 commands whatever the jumps decide
+    limit = auto_time_limit(table, budgets, 8, iterations=2.0)  # over 200 commands whatever the jumps decide
     config = SimConfig(workers=8, time_limit=limit, faults=faults)
     result = Simulator(Checked(), table, budgets, config).run()
     assert result["error"] is None and len(checked) > 200

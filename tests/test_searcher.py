@@ -204,3 +204,32 @@ def test_small_batches_keep_the_random_share_of_all_proposals(batches, fraction)
         assert drawn == math.ceil(fraction * total - 1e-9)
     if all(n == 10 for n in batches) and float(fraction * 10).is_integer():   # the default batch and share
         assert drawn == len(batches) * split_random_and_model(10, fraction)[0]
+
+
+@given(st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=30),
+       st.sampled_from([0.25, 0.5, 1.0]))
+def test_small_batches_keep_local_searchs_share_of_the_model_chosen_ones(batches, fraction):
+    """With the running share (exec_mode async), local search takes ceil(fraction * all model-chosen so far):
+    a batch of one alternates between the neighbours of the best and the whole space, where a per-batch
+    share would send every one of them to the neighbours."""
+    from hyperjump_advisor.searcher import RandomShare
+    share, total, local = RandomShare(), 0, 0
+    for n in batches:
+        wanted = share.wanted(n, fraction)
+        assert 0 <= wanted <= n
+        share.took(n, wanted)
+        total, local = total + n, local + wanted
+        assert local == math.ceil(fraction * total - 1e-9)
+    one_at_a_time = RandomShare()
+    picks = []
+    for _ in range(6):
+        picks.append(one_at_a_time.wanted(1, 0.5))
+        one_at_a_time.took(1, picks[-1])
+    assert picks == [1, 0, 1, 0, 1, 0]
+
+
+def test_a_local_share_the_neighbours_cannot_fill_is_owed_to_later_batches():
+    from hyperjump_advisor.searcher import RandomShare
+    share = RandomShare()
+    share.took(4, 0)                      # no anchors yet: none of the 2 wanted could be taken
+    assert share.wanted(4, 0.5) == 4      # ceil(0.5 * 8) - 0
