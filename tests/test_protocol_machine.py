@@ -28,12 +28,24 @@ def test_async_a_parameter_no_job_runs_is_resolved_when_only_a_larger_budget_has
     the only finished runs were at R. The stall guard had no run at or below budget 3 to time parameter 100
     by and waited for ever, holding NNI's request."""
     machine = DefaultStarts()
-    machine.start(R=9, exec_mode="async", threshold=0.1, n_params=2, seed=0, optimize_mode="maximize")
-    machine.request_trials(n=3)
-    machine.restart()
-    machine.run_same_parameters(i=0, j=0)
-    machine.complete_every_live_job(request_after=False, values=[0.0])
-    machine.no_stall()   # raises Violation("stall") when nothing is issued after the idle ticks
-    assert machine.outstanding == 0
-    lost = machine.engine.ledger.trials[100]
-    assert lost.ended and lost.resolved and lost.slot.budget == 3
+    try:
+        machine.start(R=9, exec_mode="async", threshold=0.1, n_params=2, seed=0, optimize_mode="maximize")
+        machine.request_trials(n=3)
+        machine.restart()
+        machine.run_same_parameters(i=0, j=0)
+        machine.complete_every_live_job(request_after=False, values=[0.0])
+        machine.no_stall()   # raises Violation("stall") when nothing is issued after the idle ticks
+        assert machine.outstanding == 0
+        lost = machine.engine.ledger.trials[100]
+        assert lost.ended and lost.resolved and lost.slot.budget == 3
+    finally:
+        machine.teardown()   # the machine's fake clock replaces ``time`` in the package's modules until then
+
+
+def test_the_machine_gives_the_package_its_clock_back():
+    """A test that drives the machine by hand must not leave the fake clock behind (the trial checkpoint's
+    stale-file sweep reads time.time())."""
+    import time
+
+    from hyperjump_advisor import trial
+    assert abs(trial.time.time() - time.time()) < 60
