@@ -64,23 +64,23 @@ class SearchOptions:
     # the best configurations (``neighbours``); the rest by EI over the whole space
 
 
-class RandomShare:
-    """How many of the next n proposals are drawn uniformly so that, over all of them, the share is
-    ``random_fraction`` rounded up (the same split as :func:`split_random_and_model` for each batch whose
-    share is a whole number). Also used for local search's share of the model-chosen ones."""
+class RunningShare:
+    """A share kept over all the proposals of a run, not per batch: ``random_fraction`` of them drawn
+    uniformly (rounded up, the same split as :func:`split_random_and_model` for each batch whose share is a
+    whole number), or ``local_search`` of the model-chosen ones taken among the neighbours of the best."""
 
     def __init__(self) -> None:
         self.proposed = 0
-        self.random = 0
+        self.counted = 0   # proposals of the kind the share counts
 
     def wanted(self, n: int, fraction: float) -> int:
         """How many of the next n the share asks for (nothing is recorded: :meth:`took` does)."""
-        return max(0, min(n, math.ceil(fraction * (self.proposed + n) - 1e-9) - self.random))
+        return max(0, min(n, math.ceil(fraction * (self.proposed + n) - 1e-9) - self.counted))
 
     def took(self, n: int, of_them: int) -> None:
         """n more proposals were made, ``of_them`` of the kind the share counts."""
         self.proposed += n
-        self.random += of_them
+        self.counted += of_them
 
     def split(self, n: int, random_fraction: float) -> tuple[int, int]:
         """(uniform, model-chosen) of the next n."""
@@ -103,8 +103,8 @@ class Searcher:
         self._what_ran = WhatRan()
         self._slot_keys = Keys()                         # exec_mode async: keys of the configurations, cached
         self._folds = RungFolds()                        # exec_mode async: what the rungs hold, per key
-        self._share = RandomShare()                      # exec_mode async: the random share over batches
-        self._local_share = RandomShare()                # exec_mode async: local search's share over batches
+        self._share = RunningShare()                      # exec_mode async: the random share over batches
+        self._local_share = RunningShare()                # exec_mode async: local search's share over batches
 
     def attach(self, scheduler: Any) -> None:
         """The scheduler whose brackets say which configuration ran at which budget."""

@@ -194,8 +194,8 @@ def test_async_pending_configurations_are_fantasised_by_the_believer():
 @given(st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=30),
        st.sampled_from([0.0, 0.1, 0.25, 0.3, 0.5, 1.0]))
 def test_small_batches_keep_the_random_share_of_all_proposals(batches, fraction):
-    from hyperjump_advisor.searcher import RandomShare
-    share, total, drawn = RandomShare(), 0, 0
+    from hyperjump_advisor.searcher import RunningShare
+    share, total, drawn = RunningShare(), 0, 0
     for n in batches:
         n_random, n_model = share.split(n, fraction)
         assert n_random + n_model == n and n_random >= 0 and n_model >= 0
@@ -212,15 +212,15 @@ def test_small_batches_keep_local_searchs_share_of_the_model_chosen_ones(batches
     """With the running share (exec_mode async), local search takes ceil(fraction * all model-chosen so far):
     a batch of one alternates between the neighbours of the best and the whole space, where a per-batch
     share would send every one of them to the neighbours."""
-    from hyperjump_advisor.searcher import RandomShare
-    share, total, local = RandomShare(), 0, 0
+    from hyperjump_advisor.searcher import RunningShare
+    share, total, local = RunningShare(), 0, 0
     for n in batches:
         wanted = share.wanted(n, fraction)
         assert 0 <= wanted <= n
         share.took(n, wanted)
         total, local = total + n, local + wanted
         assert local == math.ceil(fraction * total - 1e-9)
-    one_at_a_time = RandomShare()
+    one_at_a_time = RunningShare()
     picks = []
     for _ in range(6):
         picks.append(one_at_a_time.wanted(1, 0.5))
@@ -229,7 +229,7 @@ def test_small_batches_keep_local_searchs_share_of_the_model_chosen_ones(batches
 
 
 def test_a_local_share_the_neighbours_cannot_fill_is_owed_to_later_batches():
-    from hyperjump_advisor.searcher import RandomShare
-    share = RandomShare()
+    from hyperjump_advisor.searcher import RunningShare
+    share = RunningShare()
     share.took(4, 0)                      # no anchors yet: none of the 2 wanted could be taken
     assert share.wanted(4, 0.5) == 4      # ceil(0.5 * 8) - 0
