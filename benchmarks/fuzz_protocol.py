@@ -4,6 +4,7 @@ NNI 3.0 manager driving HyperJump with faults; counts failures by kind instead o
     python benchmarks/fuzz_protocol.py --sequences 2000            # the campaign (make fuzz)
     python benchmarks/fuzz_protocol.py --reproduce stall            # shrink a minimal sequence for one kind
     python benchmarks/fuzz_protocol.py --reproduce exception:TrialEnd
+    python benchmarks/fuzz_protocol.py --sequences 1000 --exec-modes async   # the default mode only
 
 Each sequence records each failure kind once. By default an exception is counted and the sequence goes
 on as if NNI had dropped that command (kinds seen afterwards carry "[after an exception]"), so the
@@ -26,6 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout, not an editabl
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
 
+import protocol_machine  # noqa: E402
 from protocol_machine import ProtocolMachine, Violation  # noqa: E402
 
 
@@ -141,7 +143,10 @@ def main() -> int:
                         help="rules to leave out, e.g. --skip disk_full malformed update_search_space import_data")
     parser.add_argument("--details", metavar="FILE", help="write the first full message of every kind here")
     parser.add_argument("--reproduce", metavar="KIND", help="shrink and print a minimal sequence for this kind")
+    parser.add_argument("--exec-modes", nargs="+", choices=protocol_machine.EXEC_MODES,
+                        default=protocol_machine.EXEC_MODES, help="the exec_modes a sequence is drawn from")
     args = parser.parse_args()
+    protocol_machine.EXEC_MODES[:] = args.exec_modes
     os.environ.setdefault("PYTHONHASHSEED", "0")
     quiet()
     return reproduce(args) if args.reproduce else campaign(args)

@@ -72,7 +72,8 @@ class Engine:
         self.failures = FailureStreak(settings.max_consecutive_failures)
         self.touched_brackets: set[int] = set()  # brackets whose slots changed (for the journal)
         self._starting: Optional[Trial] = None   # serial_starts: the last trial sent (this session)
-        self.strays: dict[int, tuple[dict[str, Any], int]] = {}  # re-runs without a slot (resume.py): config, budget
+        self.strays: dict[int, tuple[dict[str, Any], int, float]] = {}  # re-runs without a slot (resume.py):
+        # config, budget, when NNI re-ran it
 
     # ---- the search space and the model ---------------------------------------------------------
     def set_search_space(self, space: SearchSpace) -> None:

@@ -80,8 +80,11 @@ class Ledger:
 
     def mark_ended(self, trial: Trial, now: float, awaiting_final: bool = False) -> None:
         trial.ended, trial.ended_at, trial.awaiting_final = True, now, awaiting_final
-        budget = trial.slot.budget
-        self.longest_run[budget] = max(self.longest_run.get(budget, 0.0), now - trial.issued_at)
+        self.record_run(trial.slot.budget, now - trial.issued_at)
+
+    def record_run(self, budget: int, seconds: float) -> None:
+        """A run at ``budget`` took ``seconds`` from issue to end (the stall guard's yardstick)."""
+        self.longest_run[budget] = max(self.longest_run.get(budget, 0.0), seconds)
 
     # ---- issuing -------------------------------------------------------------------------------
     def open_trial(self, slot: Slot, now: float) -> Trial:

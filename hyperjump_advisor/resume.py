@@ -85,7 +85,8 @@ def rerun(engine: "Engine", parameter_id: Any, item: Any) -> None:
 
 def stray_final(engine: "Engine", parameter_id: int, value: Optional[float]) -> None:
     """The FINAL of a re-run whose slot is gone: an observation of the model (once)."""
-    config, budget = engine.strays.pop(parameter_id)
+    config, budget, since = engine.strays.pop(parameter_id)
+    engine.ledger.record_run(budget, engine.clock() - since)   # a run the stall guard can time others by
     if value is not None and _observe(engine, dict(config, **{BUDGET_KEY: budget}), value, _config_index(engine)):
         _logger.info("parameter %d (a trial issued in journal lines lost at the stop) reported %g: an observation "
                      "at budget %d", parameter_id, value, budget)
@@ -100,7 +101,7 @@ def _recover_rerun(engine: "Engine", parameter_id: int, parameters: dict[str, An
                         "lost at the stop): it runs the pending slot of its configuration at budget %d again",
                         parameter_id, budget)
         return
-    engine.strays[parameter_id] = (config, budget)
+    engine.strays[parameter_id] = (config, budget, engine.clock())
     _logger.warning("NNI re-runs parameter %d, issued in journal lines lost at the stop; no open stage waits for its "
                     "configuration at budget %d, so its result will only teach the model", parameter_id, budget)
 

@@ -74,6 +74,7 @@ from hyperjump_advisor.clock import TICK
 from hyperjump_advisor.inprocess import build_offline, metric_message, trial_end_message
 from hyperjump_advisor.schedule import Slot, SlotStatus
 
+EXEC_MODES = ["serial", "parallelism", "async"]   # drawn per sequence (fuzz_protocol.py --exec-modes narrows it)
 STALL_NUDGES = 3        # ticks of the advisor's own clock before a stall is declared (NNI sends nothing)
 NUDGE_SECONDS = 3600.0  # fake clock advance before each of those ticks
 
@@ -467,7 +468,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             self.note("ambiguous_attribution")
 
     # ---- rules: setup ----------------------------------------------------------------------------------
-    @initialize(R=st.sampled_from([9, 27]), exec_mode=st.sampled_from(["serial", "parallelism", "async"]),
+    @initialize(R=st.sampled_from([9, 27]), exec_mode=st.deferred(lambda: st.sampled_from(EXEC_MODES)),
                 threshold=st.sampled_from([0.1, 0.0]), n_params=st.sampled_from([2, 3]),
                 seed=st.integers(0, 3), optimize_mode=st.sampled_from(["maximize", "minimize"]))
     @_guard

@@ -48,4 +48,27 @@ def test_the_machine_gives_the_package_its_clock_back():
     import time
 
     from hyperjump_advisor import trial
+    machine = DefaultStarts()
+    machine.start(R=9, exec_mode="async", threshold=0.1, n_params=2, seed=0, optimize_mode="maximize")
+    assert abs(trial.time.time() - time.time()) > 60, "the machine's fake clock runs while it plays"
+    machine.teardown()
     assert abs(trial.time.time() - time.time()) < 60
+
+
+def test_async_a_rerun_the_state_lost_at_a_power_cut_still_times_the_stall_guard():
+    """Found by the async campaign (shrunk): the power cut takes the journal line of parameter 0, so its re-run
+    is a stray with no slot; then J2 runs parameter 0 too (5726) and parameter 100 is never run. No run of the
+    ledger had ended, so the guard had nothing to time parameter 100 by and waited for ever; the stray's run
+    is now measured as the guard's yardstick."""
+    machine = DefaultStarts()
+    try:
+        machine.start(R=9, exec_mode="async", threshold=0.1, n_params=2, seed=0, optimize_mode="maximize")
+        machine.request_trials(n=3)
+        machine.power_cut(lines=1, torn=False)
+        machine.run_same_parameters(i=0, j=0)
+        machine.complete_every_live_job(request_after=False, values=[0.0])
+        assert machine.engine.ledger.longest_run, "the stray's run was measured"
+        machine.no_stall()   # raises Violation("stall") when nothing is issued after the idle ticks
+        assert machine.outstanding == 0 and machine.engine.ledger.trials[100].resolved
+    finally:
+        machine.teardown()
